@@ -1,0 +1,34 @@
+//! Icmp dissector (being written).
+
+use super::{CloseReason, Cx, Direction, Dissector, Probe, Progress, Transport};
+
+/// Icmp-specific options.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {}
+
+/// One Icmp session.
+pub struct Icmp;
+
+impl Dissector for Icmp {
+    const NAME: &'static str = "icmp";
+    const TRANSPORT: Transport = Transport::Icmp;
+    const DEFAULT_PORTS: &'static [u16] = &[];
+    type Config = Config;
+
+    fn probe(_dir: Direction, _data: &[u8]) -> Probe {
+        Probe::Unsure
+    }
+
+    fn new(_cfg: &Config) -> Self {
+        Icmp
+    }
+
+    fn parse(&mut self, _cx: &mut Cx<'_>, _dir: Direction, _data: &[u8]) -> Progress {
+        Progress::Consumed
+    }
+
+    fn on_gap(&mut self, _cx: &mut Cx<'_>, _dir: Direction, _len: usize) {}
+
+    fn on_close(&mut self, _cx: &mut Cx<'_>, _why: CloseReason) {}
+}

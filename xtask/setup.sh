@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need, idempotently (see ../shared/docs/TOOLCHAIN.md).
+# Safe to run many times: every step checks first.
+set -euo pipefail
+
+need_apt=()
+for pkg in clang llvm m4 libelf-dev zlib1g-dev libbpf-dev pkg-config iproute2 ethtool tcpdump bpftool python3; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "setup: apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+rustup component list --toolchain nightly --installed | grep -q '^rust-src' \
+  || rustup component add rust-src --toolchain nightly
+
+# bpf-linker linked against nightly rustc's own LLVM, so the versions always match.
+NL=$(rustc +nightly --print sysroot)/lib
+SO=$(basename "$(ls "$NL"/libLLVM.so.*-rust-* | head -n1)")
+mkdir -p /opt/rust-llvm/lib
+ln -sf "$NL/$SO" /opt/rust-llvm/lib/libLLVM.so
+ln -sf "$NL/$SO" /opt/rust-llvm/lib/"$SO"
+stamp=/opt/rust-llvm/bpf-linker.built-for
+if ! command -v bpf-linker >/dev/null 2>&1 || [ "$(cat "$stamp" 2>/dev/null)" != "$SO" ]; then
+  echo "setup: building bpf-linker against $SO"
+  LLVM_PREFIX=/opt/rust-llvm cargo install --force bpf-linker@0.13.0 --no-default-features --features llvm-22
+  echo "$SO" > "$stamp"
+fi
+echo "setup: toolchain ready"

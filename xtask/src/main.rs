@@ -1,0 +1,126 @@
+//! `cargo xtask`: the project's build and test tasks.
+//!
+//! * `setup` — install the toolchain pieces (apt packages, nightly rust-src, bpf-linker), idempotent.
+//! * `build-ebpf` — build the XDP object with nightly into `target/ebpf` (fixed dir, so it is not
+//!   rebuilt when the user-space crate changes).
+//! * `build` — the eBPF object, then the sensor in release mode.
+//! * `run -- ARGS` — `build`, then run `target/release/sensor ARGS` (as root for live capture).
+//! * `test` — the eBPF object, then every test of the workspace.
+//! * `bless` — regenerate the golden NDJSON files of the integration tests (read the diff!).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Build, run and test tasks of the sensor")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what the build and tests need (idempotent).
+    Setup,
+    /// Build the XDP program with nightly into target/ebpf.
+    BuildEbpf,
+    /// Build the XDP program and the sensor (release).
+    Build,
+    /// Build, then run the sensor with the given arguments.
+    Run {
+        /// Arguments for the sensor, after `--`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build the XDP program, then run every test.
+    Test {
+        /// Extra arguments for `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Regenerate the golden files of the integration tests.
+    Bless,
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: {cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+/// Path of the built XDP object.
+fn ebpf_object() -> PathBuf {
+    root().join("target/ebpf/bpfel-unknown-none/release/sensor")
+}
+
+fn build_ebpf() -> Result<()> {
+    let root = root();
+    run(Command::new("cargo")
+        .current_dir(&root)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("RUSTC")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .args(["+nightly", "build", "--package", "sensor-ebpf", "--release"])
+        .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
+        .arg("--target-dir")
+        .arg(root.join("target/ebpf")))?;
+    let obj = ebpf_object();
+    if !obj.exists() {
+        bail!("the eBPF build succeeded but {} is missing", obj.display());
+    }
+    eprintln!("xtask: XDP object at {}", obj.display());
+    Ok(())
+}
+
+fn build() -> Result<()> {
+    build_ebpf()?;
+    run(Command::new("cargo")
+        .current_dir(root())
+        .args(["build", "--release", "--package", "sensor"])
+        .env("SENSOR_EBPF_OBJECT", ebpf_object()))
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Setup => run(Command::new("bash").arg(root().join("xtask/setup.sh"))),
+        Cmd::BuildEbpf => build_ebpf(),
+        Cmd::Build => build(),
+        Cmd::Run { args } => {
+            build()?;
+            run(Command::new(root().join("target/release/sensor")).args(args))
+        }
+        Cmd::Test { args } => {
+            build_ebpf()?;
+            run(Command::new("cargo")
+                .current_dir(root())
+                .args(["test", "--release"])
+                .args(args)
+                .env("SENSOR_EBPF_OBJECT", ebpf_object()))
+        }
+        Cmd::Bless => run(Command::new("cargo")
+            .current_dir(root())
+            .args([
+                "test",
+                "--release",
+                "--package",
+                "sensor-tests",
+                "--test",
+                "golden",
+            ])
+            .env("SENSOR_BLESS", "1")),
+    }
+}
