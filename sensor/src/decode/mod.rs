@@ -1,1 +1,1 @@
-//! TODO-module placeholder (being written).
+pub mod defrag;
