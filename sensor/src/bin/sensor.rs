@@ -1,1 +1,14 @@
-fn main() {}
+//! Thin binary: parse the command line, run the library.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = sensor::cli::Cli::parse();
+    match sensor::cli::main_with(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sensor: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

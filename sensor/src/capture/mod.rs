@@ -1,1 +1,4 @@
-//! TODO-module placeholder (being written).
+//! Packet sources. `pcap` replays capture files; live AF_XDP capture comes with the data plane.
+//! Both feed the same [`crate::pipeline::Pipeline`].
+
+pub mod pcap;

@@ -58,3 +58,155 @@ impl Default for CommonConfig {
         }
     }
 }
+
+mod load;
+
+pub use load::{expand_dotted, NOT_YET_DISSECTED};
+
+use crate::ecs::GlobalFields;
+use crate::flow::FlowsConfig;
+use crate::output::OutputTarget;
+use crate::proto::{ProtoConfigs, ProtoId};
+
+/// Per-protocol settings: the common options of each protocol plus their specific configs.
+#[derive(Clone, Debug)]
+pub struct Protocols {
+    /// Indexed by `ProtoId as usize`.
+    pub common: Vec<CommonConfig>,
+    /// Protocol-specific options.
+    pub specific: ProtoConfigs,
+}
+
+impl Default for Protocols {
+    fn default() -> Self {
+        Protocols {
+            common: ProtoId::ALL.iter().map(|_| CommonConfig::default()).collect(),
+            specific: ProtoConfigs::default(),
+        }
+    }
+}
+
+impl Protocols {
+    /// Common options of `id`.
+    pub fn get(&self, id: ProtoId) -> &CommonConfig {
+        // `common` always has one entry per protocol (built from ProtoId::ALL).
+        self.common.get(id as usize).unwrap_or(&DEFAULT_COMMON)
+    }
+
+    /// Ports of `id`: configured, else the defaults.
+    pub fn ports(&self, id: ProtoId) -> &[u16] {
+        let c = self.get(id);
+        if c.ports.is_empty() { id.default_ports() } else { &c.ports }
+    }
+}
+
+static DEFAULT_COMMON: std::sync::LazyLock<CommonConfig> = std::sync::LazyLock::new(CommonConfig::default);
+
+/// `packetbeat.interfaces` (used by live capture).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InterfacesConfig {
+    /// Interface name (or `default_route`).
+    pub device: Option<String>,
+    /// Capture type (`af_xdp` for this sensor; `pcap`/`af_packet` accepted for compatibility).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Bytes captured per frame.
+    pub snaplen: u32,
+    /// Ring buffer size (MiB).
+    pub buffer_size_mb: u32,
+    /// Capture VLAN-tagged traffic too.
+    pub with_vlans: bool,
+    /// Custom BPF filter (not used by the XDP data plane, which filters by protocol ports).
+    pub bpf_filter: Option<String>,
+    /// Put the interface in promiscuous mode.
+    pub auto_promisc_mode: bool,
+    /// AF_PACKET fanout group (accepted for compatibility).
+    pub fanout_group: Option<u16>,
+    /// Socket statistics interval.
+    pub metrics_interval: Option<String>,
+    /// Networks considered internal for `network.direction`.
+    pub internal_networks: Vec<String>,
+}
+
+impl Default for InterfacesConfig {
+    fn default() -> Self {
+        InterfacesConfig {
+            device: None,
+            kind: None,
+            snaplen: 65535,
+            buffer_size_mb: 30,
+            with_vlans: false,
+            bpf_filter: None,
+            auto_promisc_mode: false,
+            fanout_group: None,
+            metrics_interval: None,
+            internal_networks: vec!["private".into()],
+        }
+    }
+}
+
+/// `output.*`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutputConfig {
+    /// The configured target, if any (`--output` overrides it).
+    pub target: Option<OutputTarget>,
+}
+
+impl OutputConfig {
+    fn from_value(mut m: serde_yaml_ng::Mapping) -> anyhow::Result<OutputConfig> {
+        let mut out = OutputConfig::default();
+        let mut enabled = Vec::new();
+        for (k, v) in std::mem::take(&mut m) {
+            let name = k.as_str().unwrap_or_default().to_owned();
+            let vm = match v {
+                serde_yaml_ng::Value::Mapping(vm) => vm,
+                serde_yaml_ng::Value::Null => serde_yaml_ng::Mapping::new(),
+                _ => anyhow::bail!("output.{name} must be a mapping"),
+            };
+            let on = vm.get("enabled").and_then(|e| e.as_bool()).unwrap_or(true);
+            if !on {
+                continue;
+            }
+            match name.as_str() {
+                "console" => enabled.push(OutputTarget::Stdout),
+                "file" => {
+                    let dir = vm.get("path").and_then(|p| p.as_str()).unwrap_or(".");
+                    let file = vm.get("filename").and_then(|p| p.as_str()).unwrap_or("sensor.ndjson");
+                    enabled.push(OutputTarget::File(std::path::Path::new(dir).join(file)));
+                }
+                "kafka" => anyhow::bail!(
+                    "output.kafka is not supported by this build yet; use output.console or output.file"
+                ),
+                other => anyhow::bail!("unknown output `output.{other}` (known: console, file, kafka)"),
+            }
+        }
+        if enabled.len() > 1 {
+            anyhow::bail!("only one output may be enabled");
+        }
+        out.target = enabled.pop();
+        Ok(out)
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// `packetbeat.protocols`.
+    pub protocols: Protocols,
+    /// `packetbeat.flows`.
+    pub flows: FlowsConfig,
+    /// `packetbeat.interfaces`.
+    pub interfaces: InterfacesConfig,
+    /// `output.*`.
+    pub output: OutputConfig,
+    /// Global tags and fields.
+    pub global: GlobalFields,
+    /// `packetbeat.ignore_outgoing`.
+    pub ignore_outgoing: bool,
+    /// `name` (shipper name).
+    pub name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests;

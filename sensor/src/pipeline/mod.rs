@@ -1,1 +1,508 @@
-//! TODO-module placeholder (being written).
+//! One worker's pipeline: decode → flow table → TCP reassembly → dissectors → ECS → output.
+//!
+//! Replay and live capture share it: a packet source calls [`Pipeline::frame`] for each captured
+//! frame and [`Pipeline::finish`] at the end. Time comes from the frames (capture timestamps in
+//! replay), so replay output is deterministic: flows live in a slab iterated in slot order.
+
+mod session;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rustc_hash::FxHashMap;
+use sensor_common::FlowKey;
+
+use crate::config::Config;
+use crate::decode::{Decoded, Decoder, LinkType, Packet, Transport as Wire};
+use crate::ecs::Encoder;
+use crate::flow::{flow_key, Flow};
+use crate::output::Output;
+use crate::proto::{
+    AnyDissector, CloseReason, ConnMeta, Cx, Direction, ProtoId, ProtoStats, Transport, Txn, L4,
+};
+use crate::reassembly::{Budget, ReassemblyStats};
+use crate::telemetry::{PipelineStats, Summary};
+use crate::time::Ts;
+use session::{App, Session};
+
+/// How often (capture time) timers run: flow expiry, periodic reports, transaction timeouts.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Protocol owning each TCP and UDP port (index = port; 0 = none, else `ProtoId as u8 + 1`).
+struct PortMap {
+    tcp: Vec<u8>,
+    udp: Vec<u8>,
+}
+
+impl PortMap {
+    fn new(cfg: &Config) -> PortMap {
+        let mut m = PortMap { tcp: vec![0; 65536], udp: vec![0; 65536] };
+        for &id in ProtoId::ALL {
+            if !cfg.protocols.get(id).enabled {
+                continue;
+            }
+            let tag = id as u8 + 1;
+            for &port in cfg.protocols.ports(id) {
+                let (tcp, udp) = match id.transport() {
+                    Transport::Tcp => (true, false),
+                    Transport::Udp => (false, true),
+                    Transport::TcpUdp => (true, true),
+                    Transport::Icmp => (false, false),
+                };
+                if tcp {
+                    if let Some(s) = m.tcp.get_mut(usize::from(port)) {
+                        *s = tag;
+                    }
+                }
+                if udp {
+                    if let Some(s) = m.udp.get_mut(usize::from(port)) {
+                        *s = tag;
+                    }
+                }
+            }
+        }
+        m
+    }
+
+    fn get(&self, l4: L4, port: u16) -> Option<ProtoId> {
+        let t = match l4 {
+            L4::Tcp => &self.tcp,
+            L4::Udp => &self.udp,
+            _ => return None,
+        };
+        let tag = *t.get(usize::from(port))?;
+        ProtoId::ALL.get(usize::from(tag).checked_sub(1)?).copied()
+    }
+}
+
+struct FlowEntry {
+    flow: Flow,
+    app: App,
+}
+
+/// Everything but the decoder (split so a decoded packet, which may borrow the decoder's
+/// fragment buffer, can be processed with `&mut Core`).
+struct Core {
+    cfg: Config,
+    ports: PortMap,
+    index: FxHashMap<FlowKey, usize>,
+    slots: Vec<Option<FlowEntry>>,
+    free: Vec<usize>,
+    next_seq: u64,
+    icmp: Option<AnyDissector>,
+    budget: Budget,
+    rstats: ReassemblyStats,
+    pstats: Vec<ProtoStats>,
+    txns: Vec<Txn>,
+    enc: Encoder,
+    out: Output,
+    stats: PipelineStats,
+    now: Ts,
+    next_tick: Option<Ts>,
+    next_report: Option<Ts>,
+}
+
+/// A worker's pipeline.
+pub struct Pipeline {
+    decoder: Decoder,
+    core: Core,
+}
+
+impl Pipeline {
+    /// A pipeline with this configuration, writing to `out`.
+    pub fn new(cfg: Config, out: Output) -> Pipeline {
+        let icmp = if cfg.protocols.get(ProtoId::Icmp).enabled {
+            Some(AnyDissector::new(ProtoId::Icmp, &cfg.protocols.specific))
+        } else {
+            None
+        };
+        let enc = Encoder::new(cfg.global.clone());
+        let core = Core {
+            ports: PortMap::new(&cfg),
+            cfg,
+            index: FxHashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            next_seq: 0,
+            icmp,
+            budget: Budget::default(),
+            rstats: ReassemblyStats::default(),
+            pstats: ProtoId::ALL.iter().map(|_| ProtoStats::default()).collect(),
+            txns: Vec::new(),
+            enc,
+            out,
+            stats: PipelineStats::default(),
+            now: Ts(0),
+            next_tick: None,
+            next_report: None,
+        };
+        Pipeline { decoder: Decoder::new(), core }
+    }
+
+    /// Process one captured frame.
+    pub fn frame(&mut self, link: LinkType, ts: Ts, data: &[u8], wire_len: u32) {
+        self.core.advance(ts, &mut self.decoder);
+        let Pipeline { decoder, core } = self;
+        if let Decoded::Packet(p) = decoder.decode(link, ts, data, wire_len) {
+            core.packet(&p);
+        }
+    }
+
+    /// End of input: every pending transaction is published and every flow gets its final
+    /// report. Returns the counters.
+    pub fn finish(&mut self) -> Summary {
+        self.core.close_all();
+        let _ = self.core.out.flush();
+        self.summary()
+    }
+
+    /// Current counters.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            files: Default::default(),
+            decode: self.decoder.stats.clone(),
+            defrag: self.decoder.defrag.stats.clone(),
+            reassembly: self.core.rstats.clone(),
+            pipeline: self.core.stats.clone(),
+            protocols: ProtoId::ALL
+                .iter()
+                .copied()
+                .zip(self.core.pstats.iter().cloned())
+                .collect(),
+            output: self.core.out.stats.clone(),
+        }
+    }
+
+    /// The output, e.g. to check for a broken pipe.
+    pub fn output(&self) -> &Output {
+        &self.core.out
+    }
+}
+
+impl Core {
+    fn advance(&mut self, ts: Ts, decoder: &mut Decoder) {
+        if ts > self.now {
+            self.now = ts;
+        }
+        let now = self.now;
+        match self.next_tick {
+            None => {
+                self.next_tick = Some(now.add(TICK));
+                self.next_report = self.cfg.flows.period.map(|p| now.add(p));
+            }
+            Some(t) if now >= t => {
+                self.next_tick = Some(now.add(TICK));
+                decoder.defrag.expire(now);
+                self.tick(now);
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn tick(&mut self, now: Ts) {
+        let timeout = self.cfg.flows.timeout;
+        let report = match (self.next_report, self.cfg.flows.period) {
+            (Some(t), Some(p)) if now >= t => {
+                self.next_report = Some(now.add(p));
+                true
+            }
+            _ => false,
+        };
+        for slot in 0..self.slots.len() {
+            let expired = match self.slots.get(slot) {
+                Some(Some(e)) => e.flow.last_ts.add(timeout) <= now,
+                _ => continue,
+            };
+            if expired {
+                self.stats.flows_timed_out += 1;
+                self.end_flow(slot, CloseReason::Timeout, now);
+                continue;
+            }
+            self.session_timer(slot, now);
+            if report {
+                self.report(slot, false, now);
+            }
+        }
+        if let Some(icmp) = self.icmp.as_mut() {
+            let meta = icmp_meta_placeholder();
+            let common = self.cfg.protocols.get(ProtoId::Icmp);
+            let mut cx = Cx {
+                ts: now,
+                meta: &meta,
+                common,
+                stats: stat_mut(&mut self.pstats, ProtoId::Icmp),
+                out: &mut self.txns,
+            };
+            icmp.on_timer(&mut cx);
+            self.emit_txns(ProtoId::Icmp);
+        }
+    }
+
+    fn report(&mut self, slot: usize, final_: bool, now: Ts) {
+        if !self.cfg.flows.enabled {
+            return;
+        }
+        if let Some(Some(e)) = self.slots.get(slot) {
+            let line = self.enc.flow(&e.flow, final_, now, &self.cfg.flows);
+            self.out.write(line);
+            self.stats.flow_reports += 1;
+        }
+    }
+
+    fn end_flow(&mut self, slot: usize, why: CloseReason, now: Ts) {
+        self.close_session(slot, why, now);
+        self.report(slot, true, now);
+        if let Some(e) = self.slots.get_mut(slot).and_then(Option::take) {
+            self.index.remove(&e.flow.key);
+            self.free.push(slot);
+        }
+    }
+
+    fn close_all(&mut self) {
+        let now = self.now;
+        for slot in 0..self.slots.len() {
+            if matches!(self.slots.get(slot), Some(Some(_))) {
+                self.end_flow(slot, CloseReason::EndOfInput, now);
+            }
+        }
+        if let Some(icmp) = self.icmp.as_mut() {
+            let meta = icmp_meta_placeholder();
+            let common = self.cfg.protocols.get(ProtoId::Icmp);
+            let mut cx = Cx {
+                ts: now,
+                meta: &meta,
+                common,
+                stats: stat_mut(&mut self.pstats, ProtoId::Icmp),
+                out: &mut self.txns,
+            };
+            icmp.on_close(&mut cx, CloseReason::EndOfInput);
+            self.emit_txns(ProtoId::Icmp);
+        }
+    }
+
+    fn emit_txns(&mut self, id: ProtoId) {
+        if self.txns.is_empty() {
+            return;
+        }
+        let common = self.cfg.protocols.get(id);
+        for t in self.txns.drain(..) {
+            let line = self.enc.txn(&t, common);
+            self.out.write(line);
+        }
+    }
+
+    fn flow_slot(&mut self, p: &Packet<'_>, proto: u8, sport: u16, dport: u16) -> (usize, bool) {
+        let src = SocketAddr::new(p.src, sport);
+        let dst = SocketAddr::new(p.dst, dport);
+        let (key, _) = flow_key(proto, src, dst, &p.vlans);
+        let slot = match self.index.get(&key) {
+            Some(&s) => s,
+            None => {
+                self.stats.flows_created += 1;
+                let flow = Flow::new(self.next_seq, key, src, dst, p.vlans, p.ts);
+                self.next_seq += 1;
+                let entry = FlowEntry { flow, app: App::Undecided };
+                let s = match self.free.pop() {
+                    Some(s) => {
+                        if let Some(x) = self.slots.get_mut(s) {
+                            *x = Some(entry);
+                        }
+                        s
+                    }
+                    None => {
+                        self.slots.push(Some(entry));
+                        self.slots.len() - 1
+                    }
+                };
+                self.index.insert(key, s);
+                s
+            }
+        };
+        let mut from_source = true;
+        if let Some(Some(e)) = self.slots.get_mut(slot) {
+            from_source = e.flow.source == src;
+            e.flow.count(from_source, p.ts, p.frames, p.wire_bytes);
+        }
+        (slot, from_source)
+    }
+
+    fn packet(&mut self, p: &Packet<'_>) {
+        match p.transport {
+            Wire::Tcp { sport, dport, .. } => {
+                let (slot, _) = self.flow_slot(p, 6, sport, dport);
+                self.tcp_packet(slot, p);
+            }
+            Wire::Udp { sport, dport, payload } => {
+                let (slot, _) = self.flow_slot(p, 17, sport, dport);
+                self.udp_packet(slot, p, sport, dport, payload);
+            }
+            Wire::Icmp { v6, msg } => {
+                let proto = if v6 { 58 } else { 1 };
+                self.flow_slot(p, proto, 0, 0);
+                self.icmp_packet(p, v6, msg);
+            }
+            Wire::Other { proto } => {
+                self.flow_slot(p, proto, 0, 0);
+            }
+        }
+    }
+
+    fn icmp_packet(&mut self, p: &Packet<'_>, v6: bool, msg: &[u8]) {
+        let Some(icmp) = self.icmp.as_mut() else { return };
+        let meta = ConnMeta {
+            client: SocketAddr::new(p.src, 0),
+            server: SocketAddr::new(p.dst, 0),
+            l4: if v6 { L4::Icmpv6 } else { L4::Icmp },
+            vlan: p.vlans.as_slice().to_vec(),
+        };
+        let common = self.cfg.protocols.get(ProtoId::Icmp);
+        let mut cx = Cx {
+            ts: p.ts,
+            meta: &meta,
+            common,
+            stats: stat_mut(&mut self.pstats, ProtoId::Icmp),
+            out: &mut self.txns,
+        };
+        let _ = icmp.parse(&mut cx, Direction::ToServer, msg);
+        self.emit_txns(ProtoId::Icmp);
+    }
+
+    /// Decide which protocol (if any) parses this connection, from the ports.
+    fn decide(&mut self, slot: usize, p: &Packet<'_>, l4: L4, sport: u16, dport: u16, syn_only: bool) {
+        let by_dst = self.ports.get(l4, dport);
+        let by_src = self.ports.get(l4, sport);
+        let server_is_dst = match (by_dst, by_src) {
+            (Some(_), None) => Some(true),
+            (None, Some(_)) => Some(false),
+            (Some(_), Some(_)) => Some(syn_only || dport <= sport),
+            (None, None) => None,
+        };
+        let Some(entry) = self.slots.get_mut(slot).and_then(Option::as_mut) else { return };
+        let Some(server_is_dst) = server_is_dst else {
+            entry.app = App::None;
+            self.stats.unclaimed_packets += 1;
+            return;
+        };
+        let (id, client, server) = if server_is_dst {
+            (by_dst, SocketAddr::new(p.src, sport), SocketAddr::new(p.dst, dport))
+        } else {
+            (by_src, SocketAddr::new(p.dst, dport), SocketAddr::new(p.src, sport))
+        };
+        let Some(id) = id else { return };
+        let meta = ConnMeta { client, server, l4, vlan: p.vlans.as_slice().to_vec() };
+        entry.app = App::Active(Box::new(Session::new(id, meta, &self.cfg.protocols.specific)));
+        self.stats.sessions += 1;
+    }
+
+    fn udp_packet(&mut self, slot: usize, p: &Packet<'_>, sport: u16, dport: u16, payload: &[u8]) {
+        if matches!(self.slots.get(slot), Some(Some(FlowEntry { app: App::Undecided, .. }))) {
+            self.decide(slot, p, L4::Udp, sport, dport, false);
+        }
+        let Some(Some(FlowEntry { app: App::Active(s), .. })) = self.slots.get_mut(slot) else {
+            if matches!(self.slots.get(slot), Some(Some(FlowEntry { app: App::None, .. }))) {
+                self.stats.unclaimed_packets += 1;
+            }
+            return;
+        };
+        let id = s.id;
+        let dir = if SocketAddr::new(p.src, sport) == s.meta.client {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        };
+        let mut cx = Cx {
+            ts: p.ts,
+            meta: &s.meta,
+            common: self.cfg.protocols.get(id),
+            stats: stat_mut(&mut self.pstats, id),
+            out: &mut self.txns,
+        };
+        if let crate::proto::Progress::GiveUp(_) = s.diss.parse(&mut cx, dir, payload) {
+            cx.stats.anomalies += 1;
+        }
+        self.emit_txns(id);
+    }
+
+    fn tcp_packet(&mut self, slot: usize, p: &Packet<'_>) {
+        let Wire::Tcp { sport, dport, flags, .. } = p.transport else { return };
+        use crate::decode::tcp_flags::{ACK, SYN};
+        let syn_only = flags & SYN != 0 && flags & ACK == 0;
+        match self.slots.get(slot) {
+            Some(Some(FlowEntry { app: App::Undecided, .. })) => {
+                self.decide(slot, p, L4::Tcp, sport, dport, syn_only)
+            }
+            // A new connection on the same 5-tuple after the previous one closed.
+            Some(Some(FlowEntry { app: App::Closed, .. })) if syn_only => {
+                self.decide(slot, p, L4::Tcp, sport, dport, syn_only)
+            }
+            _ => {}
+        }
+        let Some(Some(FlowEntry { app, .. })) = self.slots.get_mut(slot) else { return };
+        let App::Active(s) = app else {
+            if matches!(app, App::None) {
+                self.stats.unclaimed_packets += 1;
+            }
+            return;
+        };
+        let id = s.id;
+        let closed = s.tcp_segment(
+            p,
+            self.cfg.protocols.get(id),
+            stat_mut(&mut self.pstats, id),
+            &mut self.txns,
+            &mut self.budget,
+            &mut self.rstats,
+            &mut self.stats,
+        );
+        if closed {
+            *app = App::Closed;
+        }
+        self.emit_txns(id);
+    }
+
+    fn session_timer(&mut self, slot: usize, now: Ts) {
+        let Some(Some(FlowEntry { app: App::Active(s), .. })) = self.slots.get_mut(slot) else {
+            return;
+        };
+        let id = s.id;
+        let mut cx = Cx {
+            ts: now,
+            meta: &s.meta,
+            common: self.cfg.protocols.get(id),
+            stats: stat_mut(&mut self.pstats, id),
+            out: &mut self.txns,
+        };
+        s.diss.on_timer(&mut cx);
+        self.emit_txns(id);
+    }
+
+    fn close_session(&mut self, slot: usize, why: CloseReason, now: Ts) {
+        let Some(Some(FlowEntry { app, .. })) = self.slots.get_mut(slot) else { return };
+        if let App::Active(s) = app {
+            let id = s.id;
+            s.close(
+                why,
+                now,
+                self.cfg.protocols.get(id),
+                stat_mut(&mut self.pstats, id),
+                &mut self.txns,
+                &mut self.budget,
+                &mut self.rstats,
+                &mut self.stats,
+            );
+            *app = App::Closed;
+            self.emit_txns(id);
+        }
+    }
+}
+
+/// Connection metadata for ICMP timer/close calls (no current packet).
+fn icmp_meta_placeholder() -> ConnMeta {
+    let unspecified = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+    ConnMeta { client: unspecified, server: unspecified, l4: L4::Icmp, vlan: Vec::new() }
+}
+
+#[allow(clippy::indexing_slicing, reason = "one entry per ProtoId, built from ProtoId::ALL")]
+fn stat_mut(v: &mut [ProtoStats], id: ProtoId) -> &mut ProtoStats {
+    &mut v[id as usize]
+}

@@ -1,1 +1,107 @@
-//! TODO-module placeholder (being written).
+//! Counters per stage, printed by `--summary` and (later) exported on the metrics endpoint.
+
+use std::fmt::Write as _;
+
+use crate::capture::pcap::FileStats;
+use crate::decode::defrag::DefragStats;
+use crate::decode::DecodeStats;
+use crate::output::OutputStats;
+use crate::proto::{ProtoId, ProtoStats};
+use crate::reassembly::ReassemblyStats;
+
+/// Pipeline counters not owned by a sub-stage.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PipelineStats {
+    /// Flows created.
+    pub flows_created: u64,
+    /// Flow reports published (periodic + final).
+    pub flow_reports: u64,
+    /// Flows ended by the idle timeout.
+    pub flows_timed_out: u64,
+    /// Dissector sessions started.
+    pub sessions: u64,
+    /// Bytes held for dissectors above the pending cap (session given up).
+    pub pending_overflows: u64,
+    /// TCP/UDP packets on no enabled protocol's port (counted in flows only).
+    pub unclaimed_packets: u64,
+}
+
+/// Everything `--summary` prints.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Capture files.
+    pub files: FileStats,
+    /// Decoder.
+    pub decode: DecodeStats,
+    /// Fragments.
+    pub defrag: DefragStats,
+    /// Reassembly.
+    pub reassembly: ReassemblyStats,
+    /// Pipeline.
+    pub pipeline: PipelineStats,
+    /// Per protocol.
+    pub protocols: Vec<(ProtoId, ProtoStats)>,
+    /// Output.
+    pub output: OutputStats,
+}
+
+impl Summary {
+    /// Human-readable multi-line text.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "sensor summary");
+        let _ = writeln!(
+            s,
+            "  packets      frames={} ip={} not_ip={} malformed={} unsupported_link={}",
+            self.files.frames,
+            self.decode.ip_packets,
+            self.decode.not_ip,
+            self.decode.malformed,
+            self.files.unsupported_link
+        );
+        let _ = writeln!(
+            s,
+            "  fragments    received={} reassembled={} timeouts={} cap_drops={} malformed={}",
+            self.defrag.fragments,
+            self.defrag.reassembled,
+            self.defrag.timeouts,
+            self.defrag.cap_drops,
+            self.defrag.malformed
+        );
+        let _ = writeln!(
+            s,
+            "  flows        created={} reports={} timed_out={} sessions={} unclaimed_packets={}",
+            self.pipeline.flows_created,
+            self.pipeline.flow_reports,
+            self.pipeline.flows_timed_out,
+            self.pipeline.sessions,
+            self.pipeline.unclaimed_packets
+        );
+        let _ = writeln!(
+            s,
+            "  reassembly   out_of_order={} retransmissions={} overlaps={} gaps={} gap_bytes={} cap_drops={} pending_overflows={}",
+            self.reassembly.out_of_order,
+            self.reassembly.retransmissions,
+            self.reassembly.overlaps,
+            self.reassembly.gaps,
+            self.reassembly.gap_bytes,
+            self.reassembly.cap_drops,
+            self.pipeline.pending_overflows
+        );
+        for (id, p) in &self.protocols {
+            let _ = writeln!(
+                s,
+                "  {:<12} transactions={} unmatched_requests={} unmatched_responses={} anomalies={} gaps={} gave_up={}",
+                id.name(),
+                p.transactions,
+                p.unmatched_requests,
+                p.unmatched_responses,
+                p.anomalies,
+                p.gaps,
+                p.gave_up
+            );
+        }
+        let _ = writeln!(s, "  output       events={} failed={}", self.output.events, self.output.failed);
+        s
+    }
+}
