@@ -10,6 +10,8 @@
 //! Layout: `parse.rs` pure parsers, `state.rs` framing per direction, `ecs.rs` event fields;
 //! this file holds the options, the correlation and the [`Dissector`] impl.
 
+#[cfg(test)]
+mod corpus_tests;
 mod ecs;
 mod parse;
 mod state;
