@@ -626,3 +626,35 @@ fn wrong_transport_is_an_anomaly() {
     );
     assert_eq!(h.stats.anomalies, 1);
 }
+
+#[test]
+fn community_ids_match_oracle() {
+    use crate::ecs::community_id::community_id;
+    let cid = |t: &Txn| community_id(&t.community.unwrap(), 0);
+    let mut h = H::new();
+    // echo_v4
+    h.feed(1, C4, S4, &echo(8, 1, 1, 56));
+    h.feed(2, S4, C4, &echo(0, 1, 1, 56));
+    assert_eq!(cid(&h.out[0]), "1:H4rnNlDlliiHWRjUGeA2zDghyr8=");
+    // port_unreachable_v4: error-only event, community of the error as sent.
+    let mut udp = vec![0x83, 0x1a, 0x27, 0x0f, 0, 15, 0, 0];
+    udp.extend_from_slice(b"hello!!");
+    let mut dgram = ipv4_header(C4, S4, 17, udp.len());
+    dgram.extend_from_slice(&udp);
+    h.feed(3, S4, C4, &error(3, 3, &dgram, dgram.len()));
+    assert_eq!(cid(&h.out[1]), "1:lFYpWFzyp47R4kqITk4Qum92ey8=");
+    // port_unreachable_v6
+    let udp = vec![0x80, 0x32, 0x27, 0x10, 0, 8, 0, 0];
+    let mut dgram = ipv6_header(C6, S6, 17, udp.len());
+    dgram.extend_from_slice(&udp);
+    h.feed(4, S6, C6, &error(1, 4, &dgram, dgram.len()));
+    assert_eq!(cid(&h.out[2]), "1:zKCxSaBf2hdrGYXlj8N4xdalgkQ=");
+    // ttl_exceeded v6: community of the echo request.
+    let target = "2001:db8:ca:98::1";
+    let req = echo(128, 20885, 1, 56);
+    h.feed(5, C6, target, &req);
+    let mut dgram = ipv6_header(C6, target, 58, req.len());
+    dgram.extend_from_slice(&req);
+    h.feed(6, S6, C6, &error(3, 0, &dgram, dgram.len()));
+    assert_eq!(cid(&h.out[3]), "1:EztoOEvRVTl4viBq3zHjQnZBhhc=");
+}
