@@ -45,6 +45,10 @@ const MAX_EARLY_RESPONSES: usize = 8;
 /// instead of spinning.
 const MAX_IDLE_STEPS: usize = 8;
 
+/// Start of the HTTP/2 connection preface (RFC 9113 §3.4): the client speaks HTTP/2 with
+/// prior knowledge.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+
 /// `send_headers`: a list of header names, or `true` for all of them.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
@@ -124,15 +128,18 @@ impl Config {
 
     /// Is the body of a message with this Content-Type published?
     pub fn includes_body(&self, request: bool, content_type: Option<&str>) -> bool {
-        let Some(ct) = content_type else {
-            return false;
-        };
-        let ct = ct.to_ascii_lowercase();
         let specific = if request {
             &self.include_request_body_for
         } else {
             &self.include_response_body_for
         };
+        let Some(ct) = content_type else {
+            return false;
+        };
+        if self.include_body_for.is_empty() && specific.is_empty() {
+            return false;
+        }
+        let ct = ct.to_ascii_lowercase();
         self.include_body_for
             .iter()
             .chain(specific.iter())
@@ -262,6 +269,14 @@ impl Dissector for Http {
             let rest = data.get(off..).unwrap_or_default();
             if rest.is_empty() && !self.stream(dir).wants_step() {
                 return Progress::Consumed;
+            }
+            if dir == Direction::ToServer
+                && self.req.phase == state::Phase::Start
+                && rest.starts_with(H2_PREFACE)
+            {
+                // HTTP/2 with prior knowledge: not parsed (HTTP/1.x only).
+                self.upgraded = true;
+                return Progress::GiveUp(Reason::Upgraded);
             }
             let sx = StepCx {
                 cfg: &self.cfg,

@@ -466,13 +466,15 @@ impl Stream {
                     };
                     return GapOut::Nothing;
                 }
-                if len64 == remaining {
-                    if chunked {
-                        self.phase = Phase::ChunkEnd;
-                        return GapOut::Nothing;
-                    }
-                    self.phase = Phase::Finish;
+                if len64 == remaining && chunked {
+                    self.phase = Phase::ChunkEnd;
                     return GapOut::Nothing;
+                }
+                if len64 == remaining {
+                    // The body ended exactly with the gap: the message is complete.
+                    let m = self.msg.take();
+                    self.reset(Phase::Start);
+                    return m.map_or(GapOut::Nothing, GapOut::Publish);
                 }
                 // The gap runs past this message: where the next one starts is unknown.
                 let m = self.msg.take();

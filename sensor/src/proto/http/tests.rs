@@ -732,3 +732,26 @@ fn robustness_random_and_truncated() {
         let _ = run_split(&cfg, &common, &script, Split::Random(round as u64));
     }
 }
+
+#[test]
+fn gap_ending_exactly_at_body_end_publishes() {
+    let head = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+    let (t, _) = run_split(
+        &Config::default(),
+        &CommonConfig::default(),
+        &[d(C, 0, GET), d(S, 1, head), d(S, 1, b"abc"), Ev::Gap(S, 7)],
+        Split::Whole,
+    );
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].response_bytes, Some((head.len() + 10) as u64));
+    assert_eq!(t[0].status, Status::Ok);
+}
+
+#[test]
+fn h2_prior_knowledge_stops() {
+    let t = run(&[
+        d(C, 0, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00"),
+        d(S, 1, b"\x00\x00\x06\x04"),
+    ]);
+    assert!(t.is_empty());
+}
