@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::parse::{self, Start};
 use super::state::Msg;
+use super::values;
 use super::Config;
 use crate::proto::txn::Unmatched;
 use crate::proto::{Cx, Status, Txn};
@@ -89,7 +90,7 @@ fn request_fields(cx: &Cx<'_>, cfg: &Config, t: &mut Txn, http: &mut Map<String,
     let query = query
         .map(|q| q.split_once('#').map_or(q, |(q, _)| q))
         .filter(|q| !q.is_empty())
-        .map(|q| parse::hide_query_keywords(q, &cfg.hide_keywords));
+        .map(|q| values::hide_query_keywords(q, &cfg.hide_keywords));
 
     let method_lc = rl.method.to_ascii_lowercase();
     t.method = Some(method_lc.clone());
@@ -101,7 +102,7 @@ fn request_fields(cx: &Cx<'_>, cfg: &Config, t: &mut Txn, http: &mut Map<String,
     let host_header = abs_host.map(str::to_owned).or(info.host.take());
     let (domain, port) = match host_header.as_deref() {
         Some(h) if !h.is_empty() => {
-            let (d, p) = parse::split_host(h);
+            let (d, p) = values::split_host(h);
             if p != 0 && p != server_port && abs_host.is_none() {
                 notes.push(NOTE_PORT_MISMATCH.to_owned());
             }

@@ -17,6 +17,7 @@ mod parse;
 mod state;
 #[cfg(test)]
 mod tests;
+mod values;
 
 use std::collections::VecDeque;
 
