@@ -166,9 +166,68 @@ fn rdata_fields(msg: &[u8], rr: &Rr<'_>, m: &mut Map<String, Value>, ips: &mut V
         (51, _) => nsec3param_fields(d, m)
             .unwrap_or_else(|| escape_raw(d))
             .into(),
+        (257, _) => {
+            caa_fields(d, m);
+            escape_raw(d).into()
+        }
+        (35, _) => {
+            naptr_fields(msg, rr, m);
+            escape_raw(d).into()
+        }
         _ => escape_raw(d).into(),
     };
     m.insert("data".into(), data);
+}
+
+/// One `<character-string>` at `pos` of `d`: (escaped text, offset after it).
+fn char_string(d: &[u8], pos: usize) -> Option<(String, usize)> {
+    let len = usize::from(*d.get(pos)?);
+    let s = d.get(pos + 1..pos + 1 + len)?;
+    let mut out = String::new();
+    escape_txt(s, &mut out);
+    Some((out, pos + 1 + len))
+}
+
+/// CAA (beyond Packetbeat, which only has the raw `data`): flags, tag, value.
+fn caa_fields(d: &[u8], m: &mut Map<String, Value>) {
+    let Some((tag, after)) = char_string(d, 1) else {
+        return;
+    };
+    let (Some(&flags), Some(value)) = (d.first(), d.get(after..)) else {
+        return;
+    };
+    let mut v = String::new();
+    escape_txt(value, &mut v);
+    m.insert("flags".into(), flags.into());
+    m.insert("tag".into(), tag.into());
+    m.insert("value".into(), v.into());
+}
+
+/// NAPTR (beyond Packetbeat, which only has the raw `data`): order, preference, flags,
+/// service, regexp, replacement.
+fn naptr_fields(msg: &[u8], rr: &Rr<'_>, m: &mut Map<String, Value>) {
+    let d = rr.rdata;
+    let (Ok(order), Ok(pref)) = (u16_at(d, 0), u16_at(d, 2)) else {
+        return;
+    };
+    let Some((flags, p)) = char_string(d, 4) else {
+        return;
+    };
+    let Some((service, p)) = char_string(d, p) else {
+        return;
+    };
+    let Some((regexp, p)) = char_string(d, p) else {
+        return;
+    };
+    let Ok(replacement) = name_string(msg, rr.rdata_pos + p) else {
+        return;
+    };
+    m.insert("order".into(), order.into());
+    m.insert("preference".into(), pref.into());
+    m.insert("flags".into(), flags.into());
+    m.insert("service".into(), service.into());
+    m.insert("regexp".into(), regexp.into());
+    m.insert("replacement".into(), replacement.into());
 }
 
 /// SOA: `data` = MNAME, plus rname, serial, refresh, retry, expire, minimum.
