@@ -852,7 +852,7 @@ fn pending_is_bounded() {
 /// TCP (also with the publication paths: send_request/response and all sections on).
 #[test]
 fn fuzz_no_panic() {
-    let mut rng = SmallRng::seed_from_u64(0x5eed_d45);
+    let mut rng = SmallRng::seed_from_u64(0x05ee_dd45);
     let cfg = Config {
         include_authorities: true,
         include_additionals: true,
