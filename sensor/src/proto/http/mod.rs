@@ -150,7 +150,8 @@ impl Config {
 
 /// One HTTP connection.
 pub struct Http {
-    cfg: Config,
+    /// Options (boxed: keeps the dissector enum small).
+    cfg: Box<Config>,
     /// Client → server.
     req: Stream,
     /// Server → client.
@@ -246,7 +247,7 @@ impl Dissector for Http {
 
     fn new(cfg: &Config) -> Self {
         Http {
-            cfg: cfg.clone(),
+            cfg: Box::new(cfg.clone()),
             req: Stream::default(),
             resp: Stream::default(),
             requests: Fifo::new(MAX_PENDING_REQUESTS),

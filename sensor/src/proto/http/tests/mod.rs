@@ -543,3 +543,13 @@ fn h2_prior_knowledge_stops() {
     ]);
     assert!(t.is_empty());
 }
+
+#[test]
+fn session_is_small() {
+    // The dissector enum holds sessions inline: keep this one small.
+    assert!(
+        std::mem::size_of::<Http>() <= 256,
+        "{}",
+        std::mem::size_of::<Http>()
+    );
+}
