@@ -13,11 +13,13 @@
 //! error, the session's end or the transaction timeout.
 //!
 //! Files: `parse.rs` (borrowing wire parser), `names.rs` (code names, escaping), `ecs.rs`
-//! (event fields, RDATA formatting, dig-like text), `suffix.rs` (registered-domain heuristic).
+//! (event fields, dig-like text), `rdata.rs` (RDATA formatting), `suffix.rs`
+//! (registered-domain heuristic).
 
 mod ecs;
 mod names;
 mod parse;
+mod rdata;
 mod suffix;
 #[cfg(test)]
 mod tests;
