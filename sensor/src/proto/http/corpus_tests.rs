@@ -24,7 +24,28 @@ struct Conn {
     closed: bool,
 }
 
+/// How payloads are handed to the dissector.
+#[derive(Clone, Copy)]
+enum Feed {
+    /// One call per segment.
+    Whole,
+    /// One call per byte.
+    Bytes1,
+    /// Random pieces (fixed seed).
+    Random(u64),
+}
+
 fn run_pcap(path: &Path) -> Vec<Txn> {
+    run_pcap_with(path, Feed::Whole, None)
+}
+
+/// Run a capture; `drop_frame` (0-based) is treated as lost: its payload becomes a gap.
+fn run_pcap_with(path: &Path, feed: Feed, drop_frame: Option<usize>) -> Vec<Txn> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(match feed {
+        Feed::Random(s) => s,
+        _ => 0,
+    });
     let bytes = std::fs::read(path).unwrap();
     let (_, cap) = pcap_parser::parse_pcap(&bytes).unwrap();
     let cfg = Config::default();
@@ -33,7 +54,7 @@ fn run_pcap(path: &Path) -> Vec<Txn> {
     let mut out = Vec::new();
     let mut conns: HashMap<(SocketAddr, SocketAddr), Conn> = HashMap::new();
     let mut last = Ts(0);
-    for b in cap.blocks.iter() {
+    for (frame, b) in cap.blocks.iter().enumerate() {
         let now = Ts::from_micros(u64::from(b.ts_sec), u64::from(b.ts_usec));
         last = now;
         let Ok(p) = etherparse::SlicedPacket::from_ethernet(b.data) else {
@@ -103,16 +124,38 @@ fn run_pcap(path: &Path) -> Vec<Txn> {
             if off < payload.len() {
                 let new = &payload[off..];
                 c.next_seq[i] = Some(expected.wrapping_add(new.len() as u32));
-                if !c.dead[i] {
-                    c.buf[i].extend_from_slice(new);
-                    match c.http.parse(&mut cx, dir, &c.buf[i]) {
-                        Progress::Consumed => c.buf[i].clear(),
-                        Progress::NeedMore { consumed, .. } => {
-                            c.buf[i].drain(..consumed);
+                if drop_frame == Some(frame) {
+                    c.buf[i].clear();
+                    c.http.on_gap(&mut cx, dir, new.len());
+                } else if !c.dead[i] {
+                    let mut pieces: Vec<&[u8]> = Vec::new();
+                    match feed {
+                        Feed::Whole => pieces.push(new),
+                        Feed::Bytes1 => pieces.extend(new.chunks(1)),
+                        Feed::Random(_) => {
+                            let mut rest = new;
+                            while !rest.is_empty() {
+                                let n = rng.random_range(1..=rest.len().min(700));
+                                let (a, b) = rest.split_at(n);
+                                pieces.push(a);
+                                rest = b;
+                            }
                         }
-                        Progress::GiveUp(_) => {
-                            c.dead[i] = true;
-                            c.buf[i].clear();
+                    }
+                    for piece in pieces {
+                        if c.dead[i] {
+                            break;
+                        }
+                        c.buf[i].extend_from_slice(piece);
+                        match c.http.parse(&mut cx, dir, &c.buf[i]) {
+                            Progress::Consumed => c.buf[i].clear(),
+                            Progress::NeedMore { consumed, .. } => {
+                                c.buf[i].drain(..consumed);
+                            }
+                            Progress::GiveUp(_) => {
+                                c.dead[i] = true;
+                                c.buf[i].clear();
+                            }
                         }
                     }
                 }
@@ -289,4 +332,49 @@ fn corpus_http_and_mixed() {
         all_errs.extend(errs);
     }
     assert!(all_errs.is_empty(), "{}", all_errs.join("\n"));
+}
+
+#[test]
+fn corpus_resplit_identical() {
+    if !Path::new(CORPUS).exists() {
+        return;
+    }
+    for folder in ["http", "mixed"] {
+        for exp in oracle_files(folder) {
+            let pcap = PathBuf::from(exp.to_string_lossy().replace(".expect.json", ".pcap"));
+            let whole = run_pcap_with(&pcap, Feed::Whole, None);
+            assert_eq!(
+                whole,
+                run_pcap_with(&pcap, Feed::Bytes1, None),
+                "{}",
+                pcap.display()
+            );
+            for seed in 1..=3 {
+                let r = run_pcap_with(&pcap, Feed::Random(seed), None);
+                assert_eq!(whole, r, "{} seed {seed}", pcap.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn corpus_lost_body_segment() {
+    let pcap = Path::new(CORPUS).join("http/large_response.pcap");
+    let exp = Path::new(CORPUS).join("http/large_response.expect.json");
+    if !pcap.exists() {
+        return;
+    }
+    let oracle: Value = serde_json::from_slice(&std::fs::read(&exp).unwrap()).unwrap();
+    let want = oracle["transactions"][0]["response_bytes"].as_u64();
+    let first = oracle["transactions"][0]["response_frame"]
+        .as_u64()
+        .unwrap() as usize;
+    // Frames are 1-based in the oracle; drop a data segment well inside the body.
+    let t = run_pcap_with(&pcap, Feed::Whole, Some(first + 20));
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].response_bytes, want);
+    assert_eq!(
+        t[0].notes,
+        vec!["Packet loss while capturing the response".to_owned()]
+    );
 }
