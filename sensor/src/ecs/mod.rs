@@ -158,7 +158,6 @@ impl Encoder {
     pub fn txn_value(&self, t: &Txn, common: &CommonConfig) -> Map<String, Value> {
         let with_port = matches!(t.l4, L4::Tcp | L4::Udp);
         let ts = t.timestamp().unwrap_or_default();
-        let end = t.response_ts.or(t.request_ts).unwrap_or_default();
         let mut ev = Map::new();
         ev.insert("@timestamp".into(), ts.rfc3339().into());
         ev.insert("type".into(), t.proto.into());
@@ -169,8 +168,11 @@ impl Encoder {
             "type": etype,
             "dataset": t.proto,
             "start": ts.rfc3339(),
-            "end": end.rfc3339(),
         });
+        // Packetbeat leaves `event.end` (and the duration) out when there is no response.
+        if let Some(end) = t.response_ts {
+            event["end"] = end.rfc3339().into();
+        }
         if let (Some(a), Some(b)) = (t.request_ts, t.response_ts) {
             event["duration"] = b.since(a).into();
         }
