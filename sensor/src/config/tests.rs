@@ -52,3 +52,11 @@ fn a_port_claimed_twice_is_an_error() {
     .unwrap_err();
     assert!(format!("{e:#}").contains("8080"), "{e:#}");
 }
+
+#[test]
+fn the_example_config_loads() {
+    let text = include_str!("../../../deploy/config/sensor.yml");
+    if let Err(e) = Config::from_yaml(text) {
+        panic!("deploy/config/sensor.yml: {e:#}");
+    }
+}
