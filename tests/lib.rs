@@ -1,5 +1,11 @@
 //! Helpers shared by the integration tests: corpus paths, in-process replay, TCP re-splitting.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, reason = "test helpers")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test helpers"
+)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,7 +47,9 @@ pub fn pcaps(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -62,7 +70,12 @@ pub fn pcaps(dir: &Path) -> Vec<PathBuf> {
 pub fn read_frames(path: &Path) -> (Vec<Frame>, Option<String>) {
     let mut frames = Vec::new();
     let r = pcap::read_file(path, &mut |link, ts, data, wire_len| {
-        frames.push(Frame { link, ts, data: data.to_vec(), wire_len })
+        frames.push(Frame {
+            link,
+            ts,
+            data: data.to_vec(),
+            wire_len,
+        })
     });
     (frames, r.err().map(|e| e.to_string()))
 }
@@ -96,7 +109,11 @@ pub fn run_frames(cfg: Config, frames: &[Frame]) -> (Vec<String>, Summary) {
 
 /// Transaction events only (flow records depend on the segmentation).
 pub fn transactions(lines: &[String]) -> Vec<String> {
-    lines.iter().filter(|l| !l.contains("\"dataset\":\"flow\"")).cloned().collect()
+    lines
+        .iter()
+        .filter(|l| !l.contains("\"dataset\":\"flow\""))
+        .cloned()
+        .collect()
 }
 
 /// Offsets of the IP header and the TCP payload inside an Ethernet/SLL frame, if it is a
@@ -176,12 +193,18 @@ pub fn resplit(frames: &[Frame], mut sizes: impl FnMut() -> usize) -> Vec<Frame>
             d[tcp_off + 13] = if last { flags } else { flags & !0x01 };
             let new_ip_len = (pay_off - ip_off) + n;
             if v6 {
-                d[ip_off + 4..ip_off + 6].copy_from_slice(&((new_ip_len - 40) as u16).to_be_bytes());
+                d[ip_off + 4..ip_off + 6]
+                    .copy_from_slice(&((new_ip_len - 40) as u16).to_be_bytes());
             } else {
                 d[ip_off + 2..ip_off + 4].copy_from_slice(&(new_ip_len as u16).to_be_bytes());
             }
             let wire = d.len() as u32;
-            out.push(Frame { link: f.link, ts: f.ts, data: d, wire_len: wire });
+            out.push(Frame {
+                link: f.link,
+                ts: f.ts,
+                data: d,
+                wire_len: wire,
+            });
             at += n;
         }
     }

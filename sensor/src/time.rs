@@ -20,7 +20,11 @@ impl Ts {
         self.0.saturating_sub(earlier.0)
     }
 
-    /// This time plus a duration.
+    /// This time plus a duration (saturating).
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "Ts + Duration, saturating; not an Add of two Ts"
+    )]
     pub fn add(self, d: Duration) -> Ts {
         Ts(self
             .0

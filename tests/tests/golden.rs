@@ -1,7 +1,13 @@
 //! Golden tests: the events for every DNS, HTTP, ICMP and mixed capture of ../shared/corpus are
 //! compared with the NDJSON stored in tests/golden/<folder>/<name>.ndjson. Goldens change only
 //! through `cargo xtask bless` (SENSOR_BLESS=1), and the diff is read before committing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use sensor::config::Config;
 use sensor_tests::{corpus, pcaps, read_frames, repo, run_frames};
@@ -21,7 +27,10 @@ fn golden_events() {
             let mut text = lines.join("\n");
             text.push('\n');
             let stem = pcap.file_stem().unwrap().to_string_lossy().to_string();
-            let golden = repo().join("tests/golden").join(folder).join(format!("{stem}.ndjson"));
+            let golden = repo()
+                .join("tests/golden")
+                .join(folder)
+                .join(format!("{stem}.ndjson"));
             if bless {
                 std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
                 std::fs::write(&golden, &text).unwrap();
@@ -31,8 +40,13 @@ fn golden_events() {
             match std::fs::read_to_string(&golden) {
                 Ok(want) if want == text => {}
                 Ok(want) => {
-                    let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), text.lines().collect());
-                    let i = w.iter().zip(&g).position(|(a, b)| a != b).unwrap_or(w.len().min(g.len()));
+                    let (w, g): (Vec<&str>, Vec<&str>) =
+                        (want.lines().collect(), text.lines().collect());
+                    let i = w
+                        .iter()
+                        .zip(&g)
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(w.len().min(g.len()));
                     failures.push(format!(
                         "{}: line {} differs\n  want: {:?}\n   got: {:?}",
                         golden.display(),
@@ -41,10 +55,21 @@ fn golden_events() {
                         g.get(i)
                     ));
                 }
-                Err(e) => failures.push(format!("{}: {e} (run `cargo xtask bless`)", golden.display())),
+                Err(e) => failures.push(format!(
+                    "{}: {e} (run `cargo xtask bless`)",
+                    golden.display()
+                )),
             }
         }
     }
-    assert!(bless || checked > 40, "only {checked} captures checked: is ../shared/corpus there?");
-    assert!(failures.is_empty(), "{} golden files differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        bless || checked > 40,
+        "only {checked} captures checked: is ../shared/corpus there?"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} golden files differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

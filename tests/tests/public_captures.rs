@@ -1,6 +1,12 @@
 //! Every capture under ../shared/corpus/public (peers' test suites, some deliberately broken)
 //! replays without a panic; broken ones end in a clear error or counted anomalies.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use sensor::config::Config;
 use sensor_tests::{corpus, pcaps, read_frames, run_frames};
@@ -8,7 +14,11 @@ use sensor_tests::{corpus, pcaps, read_frames, run_frames};
 #[test]
 fn public_captures_never_panic() {
     let files = pcaps(&corpus().join("public"));
-    assert!(files.len() > 50, "expected the public captures, found {}", files.len());
+    assert!(
+        files.len() > 50,
+        "expected the public captures, found {}",
+        files.len()
+    );
     let mut failures = Vec::new();
     let (mut errors, mut frames_total, mut events) = (0, 0usize, 0usize);
     for f in &files {

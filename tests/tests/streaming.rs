@@ -1,6 +1,12 @@
 //! Streaming is a contract: every TCP capture of the corpus gives the same transaction events
 //! when its payloads are re-split into 1-byte segments and into random segments (fixed seeds).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use sensor::config::Config;
@@ -10,7 +16,11 @@ fn same(got: &[String], want: &[String], what: &str) {
     if got == want {
         return;
     }
-    let i = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+    let i = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
     panic!(
         "{what}: {} events vs {} expected; first difference at #{i}:\n got: {:?}\nwant: {:?}",
         got.len(),
@@ -23,7 +33,11 @@ fn same(got: &[String], want: &[String], what: &str) {
 fn check_folder(folder: &str) {
     let dir = corpus().join(folder);
     let files = pcaps(&dir);
-    assert!(!files.is_empty(), "no captures in {}: is ../shared/corpus there?", dir.display());
+    assert!(
+        !files.is_empty(),
+        "no captures in {}: is ../shared/corpus there?",
+        dir.display()
+    );
     for (i, f) in files.iter().enumerate() {
         let (frames, err) = read_frames(f);
         assert!(err.is_none(), "{}: {err:?}", f.display());
@@ -31,11 +45,19 @@ fn check_folder(folder: &str) {
         let base = transactions(&base);
         let ones = resplit(&frames, || 1);
         let (got, _) = run_frames(Config::default(), &ones);
-        same(&transactions(&got), &base, &format!("{}: 1-byte segments", f.display()));
+        same(
+            &transactions(&got),
+            &base,
+            &format!("{}: 1-byte segments", f.display()),
+        );
         let mut rng = SmallRng::seed_from_u64(0x5eed + i as u64);
         let random = resplit(&frames, || rng.random_range(1..=700));
         let (got, _) = run_frames(Config::default(), &random);
-        same(&transactions(&got), &base, &format!("{}: random segments", f.display()));
+        same(
+            &transactions(&got),
+            &base,
+            &format!("{}: random segments", f.display()),
+        );
     }
 }
 

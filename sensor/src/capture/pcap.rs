@@ -13,6 +13,9 @@ use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 use crate::decode::LinkType;
 use crate::time::Ts;
 
+/// Receives each frame: link type, capture time, bytes, original length on the wire.
+pub type FrameFn<'a> = dyn FnMut(LinkType, Ts, &[u8], u32) + 'a;
+
 /// Read-buffer size: must hold the largest record (snap lengths go up to 262144 bytes).
 const READ_BUFFER: usize = 4 << 20;
 
@@ -29,7 +32,11 @@ pub struct CaptureError {
 
 impl fmt::Display for CaptureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} at byte offset {}", self.path, self.what, self.offset)
+        write!(
+            f,
+            "{}: {} at byte offset {}",
+            self.path, self.what, self.offset
+        )
     }
 }
 
@@ -56,18 +63,20 @@ fn ts_from_units(ts: u64, resolution: u64, offset_secs: i64) -> Ts {
     let resolution = resolution.max(1);
     let secs = ts / resolution;
     let frac = ts % resolution;
-    let nanos = u64::try_from(u128::from(frac) * 1_000_000_000 / u128::from(resolution)).unwrap_or(0);
+    let nanos =
+        u64::try_from(u128::from(frac) * 1_000_000_000 / u128::from(resolution)).unwrap_or(0);
     let secs = secs.saturating_add_signed(offset_secs);
     Ts(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
 }
 
 /// Read every frame of `path` and hand it to `frame(link, ts, data, wire_len)`.
-pub fn read_file(
-    path: &Path,
-    frame: &mut dyn FnMut(LinkType, Ts, &[u8], u32),
-) -> Result<FileStats, CaptureError> {
+pub fn read_file(path: &Path, frame: &mut FrameFn<'_>) -> Result<FileStats, CaptureError> {
     let name = path.display().to_string();
-    let err = |offset: u64, what: String| CaptureError { path: name.clone(), offset, what };
+    let err = |offset: u64, what: String| CaptureError {
+        path: name.clone(),
+        offset,
+        what,
+    };
     let file = File::open(path).map_err(|e| err(0, format!("cannot open: {e}")))?;
     read_from(file, frame).map_err(|(offset, what)| err(offset, what))
 }
@@ -75,19 +84,26 @@ pub fn read_file(
 /// Read every frame from a reader (see [`read_file`]); errors are (offset, description).
 pub fn read_from(
     input: impl Read + Send,
-    frame: &mut dyn FnMut(LinkType, Ts, &[u8], u32),
+    frame: &mut FrameFn<'_>,
 ) -> Result<FileStats, (u64, String)> {
     let mut reader = match create_reader(READ_BUFFER, input) {
         Ok(r) => r,
         Err(PcapError::Eof) => return Err((0, "empty file".into())),
         Err(PcapError::HeaderNotRecognized) => {
-            return Err((0, "not a pcap or pcapng file (header not recognized)".into()))
+            return Err((
+                0,
+                "not a pcap or pcapng file (header not recognized)".into(),
+            ))
         }
         Err(e) => return Err((0, format!("cannot read the file header ({e:?})"))),
     };
     let mut stats = FileStats::default();
     let mut offset: u64 = 0;
-    let mut legacy = Iface { link: None, resolution: 1_000_000, offset_secs: 0 };
+    let mut legacy = Iface {
+        link: None,
+        resolution: 1_000_000,
+        offset_secs: 0,
+    };
     let mut ifaces: Vec<Iface> = Vec::new();
     let mut last_progress_offset = u64::MAX;
     loop {
@@ -96,8 +112,11 @@ pub fn read_from(
                 match block {
                     PcapBlockOwned::LegacyHeader(h) => {
                         legacy.link = LinkType::from_linktype(h.network.0);
-                        legacy.resolution =
-                            if h.is_nanosecond_precision() { 1_000_000_000 } else { 1_000_000 };
+                        legacy.resolution = if h.is_nanosecond_precision() {
+                            1_000_000_000
+                        } else {
+                            1_000_000
+                        };
                         if legacy.link.is_none() {
                             return Err((offset, format!("unsupported link type {}", h.network.0)));
                         }
@@ -126,7 +145,10 @@ pub fn read_from(
                         match iface.and_then(|i| i.link.map(|l| (l, *i))) {
                             Some((link, i)) => {
                                 let caplen = usize::try_from(epb.caplen).unwrap_or(usize::MAX);
-                                let data = epb.data.get(..caplen.min(epb.data.len())).unwrap_or(epb.data);
+                                let data = epb
+                                    .data
+                                    .get(..caplen.min(epb.data.len()))
+                                    .unwrap_or(epb.data);
                                 let units = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
                                 let ts = ts_from_units(units, i.resolution, i.offset_secs);
                                 stats.frames += 1;

@@ -13,14 +13,34 @@ use crate::proto::{ProtoId, Transport};
 /// Protocols Packetbeat has that this build does not dissect yet: accepted (with a warning) so an
 /// existing packetbeat.yml works unchanged, their ports stay free.
 pub const NOT_YET_DISSECTED: &[&str] = &[
-    "amqp", "cassandra", "dhcpv4", "memcache", "mongodb", "mysql", "nfs", "pgsql", "redis", "sip",
-    "thrift", "tls",
+    "amqp",
+    "cassandra",
+    "dhcpv4",
+    "memcache",
+    "mongodb",
+    "mysql",
+    "nfs",
+    "pgsql",
+    "redis",
+    "sip",
+    "thrift",
+    "tls",
 ];
 
 /// Keys of a protocol entry that belong to [`CommonConfig`] (the rest is protocol-specific).
 const COMMON_KEYS: &[&str] = &[
-    "enabled", "ports", "send_request", "send_response", "transaction_timeout", "tags", "fields",
-    "fields_under_root", "keep_null", "map_to_ecs", "monitor_processes", "index",
+    "enabled",
+    "ports",
+    "send_request",
+    "send_response",
+    "transaction_timeout",
+    "tags",
+    "fields",
+    "fields_under_root",
+    "keep_null",
+    "map_to_ecs",
+    "monitor_processes",
+    "index",
 ];
 
 fn key_str(k: &Value) -> Result<String> {
@@ -54,7 +74,9 @@ pub fn expand_dotted(v: Value) -> Result<Value> {
             }
             Ok(Value::Mapping(out))
         }
-        Value::Sequence(s) => Ok(Value::Sequence(s.into_iter().map(expand_dotted).collect::<Result<_>>()?)),
+        Value::Sequence(s) => Ok(Value::Sequence(
+            s.into_iter().map(expand_dotted).collect::<Result<_>>()?,
+        )),
         other => Ok(other),
     }
 }
@@ -100,7 +122,10 @@ fn check_keys(m: &Mapping, allowed: &[&str], path: &str) -> Result<()> {
     for k in m.keys() {
         let k = key_str(k)?;
         if !allowed.contains(&k.as_str()) {
-            bail!("unknown option `{path}.{k}` (allowed here: {})", allowed.join(", "));
+            bail!(
+                "unknown option `{path}.{k}` (allowed here: {})",
+                allowed.join(", ")
+            );
         }
     }
     Ok(())
@@ -122,18 +147,31 @@ impl Config {
     pub fn from_yaml(text: &str) -> Result<Config> {
         let raw: Value = serde_yaml_ng::from_str(text).context("not valid YAML")?;
         let mut root = take_map(expand_dotted(raw)?, "the config")?;
-        check_keys(&root, &["packetbeat", "output", "tags", "fields", "fields_under_root", "name"], "")
-            .map_err(|e| anyhow!(e.to_string().replace("`.", "`")))?;
+        check_keys(
+            &root,
+            &[
+                "packetbeat",
+                "output",
+                "tags",
+                "fields",
+                "fields_under_root",
+                "name",
+            ],
+            "",
+        )
+        .map_err(|e| anyhow!(e.to_string().replace("`.", "`")))?;
         let mut cfg = Config::default();
         if let Some(v) = get(&mut root, "tags") {
-            cfg.global.tags = serde_yaml_ng::from_value(v).context("`tags` must be a list of strings")?;
+            cfg.global.tags =
+                serde_yaml_ng::from_value(v).context("`tags` must be a list of strings")?;
         }
         if let Some(v) = get(&mut root, "fields") {
-            cfg.global.fields = serde_yaml_ng::from_value(v).context("`fields` must be a mapping")?;
+            cfg.global.fields =
+                serde_yaml_ng::from_value(v).context("`fields` must be a mapping")?;
         }
         if let Some(v) = get(&mut root, "fields_under_root") {
-            cfg.global.fields_under_root =
-                serde_yaml_ng::from_value(v).context("`fields_under_root` must be true or false")?;
+            cfg.global.fields_under_root = serde_yaml_ng::from_value(v)
+                .context("`fields_under_root` must be true or false")?;
         }
         if let Some(v) = get(&mut root, "name") {
             cfg.name = serde_yaml_ng::from_value(v).context("`name` must be a string")?;
@@ -141,8 +179,21 @@ impl Config {
         if let Some(v) = get(&mut root, "output") {
             cfg.output = OutputConfig::from_value(take_map(v, "output")?)?;
         }
-        let mut pb = take_map(get(&mut root, "packetbeat").unwrap_or(Value::Null), "packetbeat")?;
-        check_keys(&pb, &["protocols", "flows", "interfaces", "ignore_outgoing", "shutdown_timeout"], "packetbeat")?;
+        let mut pb = take_map(
+            get(&mut root, "packetbeat").unwrap_or(Value::Null),
+            "packetbeat",
+        )?;
+        check_keys(
+            &pb,
+            &[
+                "protocols",
+                "flows",
+                "interfaces",
+                "ignore_outgoing",
+                "shutdown_timeout",
+            ],
+            "packetbeat",
+        )?;
         if let Some(v) = get(&mut pb, "flows") {
             cfg.flows = serde_yaml_ng::from_value::<FlowsConfig>(v)
                 .map_err(|e| anyhow!("packetbeat.flows: {e}"))?;
@@ -160,14 +211,17 @@ impl Config {
             // Packetbeat accepts a single mapping or a list; the sensor captures one interface.
             let v = match v {
                 Value::Sequence(mut s) if s.len() == 1 => s.pop().unwrap_or(Value::Null),
-                Value::Sequence(_) => bail!("packetbeat.interfaces: give one interface (a mapping)"),
+                Value::Sequence(_) => {
+                    bail!("packetbeat.interfaces: give one interface (a mapping)")
+                }
                 other => other,
             };
             cfg.interfaces = serde_yaml_ng::from_value::<InterfacesConfig>(v)
                 .map_err(|e| anyhow!("packetbeat.interfaces: {e}"))?;
         }
         if let Some(v) = get(&mut pb, "ignore_outgoing") {
-            cfg.ignore_outgoing = serde_yaml_ng::from_value(v).context("packetbeat.ignore_outgoing")?;
+            cfg.ignore_outgoing =
+                serde_yaml_ng::from_value(v).context("packetbeat.ignore_outgoing")?;
         }
         if let Some(v) = get(&mut pb, "protocols") {
             cfg.load_protocols(v)?;
@@ -196,7 +250,10 @@ impl Config {
                 .map(|(k, v)| Ok((key_str(&k)?, take_map(v, "packetbeat.protocols entry")?)))
                 .collect::<Result<_>>()?,
             Value::Null => Vec::new(),
-            other => bail!("packetbeat.protocols must be a list, found {}", kind(&other)),
+            other => bail!(
+                "packetbeat.protocols must be a list, found {}",
+                kind(&other)
+            ),
         };
         for (name, mut m) in entries {
             let path = format!("packetbeat.protocols[type={name}]");
@@ -206,7 +263,10 @@ impl Config {
                     continue;
                 }
                 let known: Vec<&str> = ProtoId::ALL.iter().map(|p| p.name()).collect();
-                bail!("{path}: unknown protocol {name:?} (known: {})", known.join(", "));
+                bail!(
+                    "{path}: unknown protocol {name:?} (known: {})",
+                    known.join(", ")
+                );
             };
             if let Some(p) = get(&mut m, "processors") {
                 if !matches!(&p, Value::Sequence(s) if s.is_empty()) {
@@ -227,7 +287,9 @@ impl Config {
             if id.transport() == Transport::Icmp && !c.ports.is_empty() {
                 bail!("{path}.ports: icmp takes no ports (only `enabled`)");
             }
-            self.protocols.common[id as usize] = c;
+            if let Some(slot) = self.protocols.common.get_mut(id as usize) {
+                *slot = c;
+            }
             self.protocols
                 .specific
                 .set_from_yaml(id, Value::Mapping(specific))

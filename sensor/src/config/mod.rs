@@ -80,7 +80,10 @@ pub struct Protocols {
 impl Default for Protocols {
     fn default() -> Self {
         Protocols {
-            common: ProtoId::ALL.iter().map(|_| CommonConfig::default()).collect(),
+            common: ProtoId::ALL
+                .iter()
+                .map(|_| CommonConfig::default())
+                .collect(),
             specific: ProtoConfigs::default(),
         }
     }
@@ -96,11 +99,16 @@ impl Protocols {
     /// Ports of `id`: configured, else the defaults.
     pub fn ports(&self, id: ProtoId) -> &[u16] {
         let c = self.get(id);
-        if c.ports.is_empty() { id.default_ports() } else { &c.ports }
+        if c.ports.is_empty() {
+            id.default_ports()
+        } else {
+            &c.ports
+        }
     }
 }
 
-static DEFAULT_COMMON: std::sync::LazyLock<CommonConfig> = std::sync::LazyLock::new(CommonConfig::default);
+static DEFAULT_COMMON: std::sync::LazyLock<CommonConfig> =
+    std::sync::LazyLock::new(CommonConfig::default);
 
 /// `packetbeat.interfaces` (used by live capture).
 #[derive(Clone, Debug, Deserialize, PartialEq)]

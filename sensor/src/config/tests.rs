@@ -30,7 +30,10 @@ output.console:
     };
     assert_eq!(c.flows.period, None);
     assert_eq!(c.protocols.ports(ProtoId::Dns), &[53, 5353]);
-    assert_eq!(c.protocols.get(ProtoId::Http).transaction_timeout, Duration::from_secs(5));
+    assert_eq!(
+        c.protocols.get(ProtoId::Http).transaction_timeout,
+        Duration::from_secs(5)
+    );
     assert_eq!(c.interfaces.device.as_deref(), Some("any"));
 }
 

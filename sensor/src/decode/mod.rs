@@ -85,12 +85,20 @@ impl Vlans {
 
     /// Outer id (0 when untagged).
     pub fn outer(&self) -> u16 {
-        if self.len >= 1 { self.ids[0] } else { 0 }
+        if self.len >= 1 {
+            self.ids[0]
+        } else {
+            0
+        }
     }
 
     /// Inner id (0 when absent).
     pub fn inner(&self) -> u16 {
-        if self.len >= 2 { self.ids[1] } else { 0 }
+        if self.len >= 2 {
+            self.ids[1]
+        } else {
+            0
+        }
     }
 }
 
@@ -246,11 +254,11 @@ impl Decoder {
                 None => return self.malformed("linux sll2 header truncated"),
             },
             LinkType::Null => {
-                let Some(fam) = frame.get(..4) else {
+                let Some(fam) = frame.get(..4).and_then(|f| <[u8; 4]>::try_from(f).ok()) else {
                     return self.malformed("null/loopback header truncated");
                 };
-                let le = u32::from_le_bytes([fam[0], fam[1], fam[2], fam[3]]);
-                let be = u32::from_be_bytes([fam[0], fam[1], fam[2], fam[3]]);
+                let le = u32::from_le_bytes(fam);
+                let be = u32::from_be_bytes(fam);
                 // AF_INET = 2 everywhere; AF_INET6 = 10 (Linux), 24 (NetBSD/OpenBSD), 28 (FreeBSD),
                 // 30 (macOS). The family is in the capturing host's byte order.
                 let t = match (le, be) {
@@ -314,22 +322,47 @@ impl Decoder {
         let hlen = usize::from(h.ihl()) * 4;
         let total = usize::from(h.total_len());
         // Ethernet padding follows the datagram; a frame cut by the snap length is shorter.
-        let end = if total >= hlen { total.min(data.len()) } else { data.len() };
+        let end = if total >= hlen {
+            total.min(data.len())
+        } else {
+            data.len()
+        };
         let payload = data.get(hlen..end).unwrap_or(&[]);
         let src = IpAddr::V4(h.source_addr());
         let dst = IpAddr::V4(h.destination_addr());
         let proto = h.protocol().0;
         if h.is_fragmenting_payload() {
-            let key = FragKey { src, dst, id: u32::from(h.identification()), proto };
+            let key = FragKey {
+                src,
+                dst,
+                id: u32::from(h.identification()),
+                proto,
+            };
             let offset = u32::from(h.fragments_offset().byte_offset());
             let more = h.more_fragments();
             let Decoder { defrag, stats } = self;
             return match defrag.add(ts, key, offset, more, payload, wire_len) {
-                Some(r) => counted(stats, finish(ts, r.frames, r.wire_bytes, vlans, src, dst, proto, false, r.payload)),
+                Some(r) => counted(
+                    stats,
+                    finish(
+                        ts,
+                        r.frames,
+                        r.wire_bytes,
+                        vlans,
+                        src,
+                        dst,
+                        proto,
+                        false,
+                        r.payload,
+                    ),
+                ),
                 None => Decoded::FragmentHeld,
             };
         }
-        counted(&mut self.stats, finish(ts, 1, wire, vlans, src, dst, proto, false, payload))
+        counted(
+            &mut self.stats,
+            finish(ts, 1, wire, vlans, src, dst, proto, false, payload),
+        )
     }
 
     fn ipv6<'a>(
@@ -348,7 +381,11 @@ impl Decoder {
         let plen = usize::from(h.payload_length());
         let body = data.get(40..).unwrap_or(&[]);
         // Jumbograms (payload length 0) take the rest of the frame.
-        let mut rest = if plen == 0 { body } else { body.get(..plen.min(body.len())).unwrap_or(body) };
+        let mut rest = if plen == 0 {
+            body
+        } else {
+            body.get(..plen.min(body.len())).unwrap_or(body)
+        };
         let mut next = h.next_header().0;
         let mut frag: Option<(u32, bool, u32)> = None;
         for _ in 0..MAX_IPV6_EXT_HEADERS {
@@ -392,14 +429,35 @@ impl Decoder {
             }
         }
         if let Some((offset, more, id)) = frag {
-            let key = FragKey { src, dst, id, proto: next };
+            let key = FragKey {
+                src,
+                dst,
+                id,
+                proto: next,
+            };
             let Decoder { defrag, stats } = self;
             return match defrag.add(ts, key, offset, more, rest, wire_len) {
-                Some(r) => counted(stats, finish(ts, r.frames, r.wire_bytes, vlans, src, dst, next, true, r.payload)),
+                Some(r) => counted(
+                    stats,
+                    finish(
+                        ts,
+                        r.frames,
+                        r.wire_bytes,
+                        vlans,
+                        src,
+                        dst,
+                        next,
+                        true,
+                        r.payload,
+                    ),
+                ),
                 None => Decoded::FragmentHeld,
             };
         }
-        counted(&mut self.stats, finish(ts, 1, wire, vlans, src, dst, next, true, rest))
+        counted(
+            &mut self.stats,
+            finish(ts, 1, wire, vlans, src, dst, next, true, rest),
+        )
     }
 }
 
@@ -455,16 +513,38 @@ fn finish<'a>(
                 let len = usize::from(u.length());
                 let body = payload.get(8..).unwrap_or(&[]);
                 // The UDP length bounds the payload (trailing bytes are padding); 0 = jumbogram.
-                let body = if len >= 8 { body.get(..(len - 8).min(body.len())).unwrap_or(body) } else { body };
-                Transport::Udp { sport: u.source_port(), dport: u.destination_port(), payload: body }
+                let body = if len >= 8 {
+                    body.get(..(len - 8).min(body.len())).unwrap_or(body)
+                } else {
+                    body
+                };
+                Transport::Udp {
+                    sport: u.source_port(),
+                    dport: u.destination_port(),
+                    payload: body,
+                }
             }
             Err(_) => return Decoded::Malformed("bad UDP header"),
         },
-        1 if !v6 => Transport::Icmp { v6: false, msg: payload },
-        58 if v6 => Transport::Icmp { v6: true, msg: payload },
+        1 if !v6 => Transport::Icmp {
+            v6: false,
+            msg: payload,
+        },
+        58 if v6 => Transport::Icmp {
+            v6: true,
+            msg: payload,
+        },
         p => Transport::Other { proto: p },
     };
-    Decoded::Packet(Packet { ts, frames, wire_bytes, vlans, src, dst, transport })
+    Decoded::Packet(Packet {
+        ts,
+        frames,
+        wire_bytes,
+        vlans,
+        src,
+        dst,
+        transport,
+    })
 }
 
 /// IPv4 address from 4 bytes (helper for tests and other decoders).

@@ -13,7 +13,9 @@ fn eth(ethertype: u16, vlans: &[u16], l3: &[u8]) -> Vec<u8> {
 
 fn ipv4_udp(payload: &[u8]) -> Vec<u8> {
     let total = 20 + 8 + payload.len();
-    let mut p = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2];
+    let mut p = vec![
+        0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2,
+    ];
     p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
     p.extend_from_slice(&1234u16.to_be_bytes());
     p.extend_from_slice(&53u16.to_be_bytes());
@@ -32,7 +34,14 @@ fn ethernet_qinq_udp_with_padding() {
     match d.decode(LinkType::Ethernet, Ts(1), &f, f.len() as u32) {
         Decoded::Packet(p) => {
             assert_eq!(p.vlans.as_slice(), &[100, 200]);
-            assert_eq!(p.transport, Transport::Udp { sport: 1234, dport: 53, payload: b"hi" });
+            assert_eq!(
+                p.transport,
+                Transport::Udp {
+                    sport: 1234,
+                    dport: 53,
+                    payload: b"hi"
+                }
+            );
             assert_eq!(p.wire_bytes, f.len() as u64);
         }
         other => panic!("{other:?}"),
@@ -45,8 +54,14 @@ fn null_and_raw_links() {
     let mut f = 2u32.to_le_bytes().to_vec();
     f.extend_from_slice(&l3);
     let mut d = Decoder::new();
-    assert!(matches!(d.decode(LinkType::Null, Ts(1), &f, 0), Decoded::Packet(_)));
-    assert!(matches!(d.decode(LinkType::Raw, Ts(1), &l3, 0), Decoded::Packet(_)));
+    assert!(matches!(
+        d.decode(LinkType::Null, Ts(1), &f, 0),
+        Decoded::Packet(_)
+    ));
+    assert!(matches!(
+        d.decode(LinkType::Raw, Ts(1), &l3, 0),
+        Decoded::Packet(_)
+    ));
 }
 
 #[test]
@@ -54,9 +69,15 @@ fn arp_is_not_ip_and_garbage_is_malformed() {
     let mut d = Decoder::new();
     let f = eth(0x0806, &[], &[0; 28]);
     assert_eq!(d.decode(LinkType::Ethernet, Ts(1), &f, 42), Decoded::NotIp);
-    assert!(matches!(d.decode(LinkType::Ethernet, Ts(1), &[1, 2, 3], 3), Decoded::Malformed(_)));
+    assert!(matches!(
+        d.decode(LinkType::Ethernet, Ts(1), &[1, 2, 3], 3),
+        Decoded::Malformed(_)
+    ));
     let f = eth(0x0800, &[], &[0x45, 0, 0]);
-    assert!(matches!(d.decode(LinkType::Ethernet, Ts(1), &f, 3), Decoded::Malformed(_)));
+    assert!(matches!(
+        d.decode(LinkType::Ethernet, Ts(1), &f, 3),
+        Decoded::Malformed(_)
+    ));
     assert_eq!(d.stats.malformed, 2);
 }
 
@@ -74,7 +95,13 @@ fn random_frames_never_panic() {
             f[i] = rng.random();
         }
         f.truncate(rng.random_range(0..=f.len()));
-        for link in [LinkType::Ethernet, LinkType::LinuxSll, LinkType::LinuxSll2, LinkType::Null, LinkType::Raw] {
+        for link in [
+            LinkType::Ethernet,
+            LinkType::LinuxSll,
+            LinkType::LinuxSll2,
+            LinkType::Null,
+            LinkType::Raw,
+        ] {
             let _ = d.decode(link, Ts(1), &f, f.len() as u32);
         }
     }

@@ -74,7 +74,12 @@ fn endpoint(ip: std::net::IpAddr, port: u16, with_port: bool) -> Map<String, Val
     m
 }
 
-fn add_tags_fields(ev: &mut Map<String, Value>, tags: &[String], fields: &Map<String, Value>, under_root: bool) {
+fn add_tags_fields(
+    ev: &mut Map<String, Value>,
+    tags: &[String],
+    fields: &Map<String, Value>,
+    under_root: bool,
+) {
     if !tags.is_empty() {
         let entry = ev.entry("tags").or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(a) = entry {
@@ -113,7 +118,13 @@ fn map_to_ecs(ev: &mut Map<String, Value>, proto: &str) {
     };
     if proto == "dns" {
         if let Some(Value::Object(dns)) = ev.get_mut("dns") {
-            for k in ["additionals_count", "answers_count", "authorities_count", "authorities", "flags"] {
+            for k in [
+                "additionals_count",
+                "answers_count",
+                "authorities_count",
+                "authorities",
+                "flags",
+            ] {
                 if let Some(v) = dns.remove(k) {
                     p.insert(k.into(), v);
                 }
@@ -142,7 +153,10 @@ fn map_to_ecs(ev: &mut Map<String, Value>, proto: &str) {
 impl Encoder {
     /// An encoder with these global fields.
     pub fn new(global: GlobalFields) -> Self {
-        Encoder { buf: Vec::with_capacity(4096), global }
+        Encoder {
+            buf: Vec::with_capacity(4096),
+            global,
+        }
     }
 
     fn finish(&mut self, ev: &Map<String, Value>) -> &[u8] {
@@ -161,7 +175,11 @@ impl Encoder {
         let mut ev = Map::new();
         ev.insert("@timestamp".into(), ts.rfc3339().into());
         ev.insert("type".into(), t.proto.into());
-        let etype: &[&str] = if t.proto == "icmp" { &["connection"] } else { &["connection", "protocol"] };
+        let etype: &[&str] = if t.proto == "icmp" {
+            &["connection"]
+        } else {
+            &["connection", "protocol"]
+        };
         let mut event = json!({
             "kind": "event",
             "category": ["network"],
@@ -170,11 +188,13 @@ impl Encoder {
             "start": ts.rfc3339(),
         });
         // Packetbeat leaves `event.end` (and the duration) out when there is no response.
-        if let Some(end) = t.response_ts {
-            event["end"] = end.rfc3339().into();
-        }
-        if let (Some(a), Some(b)) = (t.request_ts, t.response_ts) {
-            event["duration"] = b.since(a).into();
+        if let Some(e) = event.as_object_mut() {
+            if let Some(end) = t.response_ts {
+                e.insert("end".into(), end.rfc3339().into());
+            }
+            if let (Some(a), Some(b)) = (t.request_ts, t.response_ts) {
+                e.insert("duration".into(), b.since(a).into());
+            }
         }
         ev.insert("event".into(), event);
 
@@ -213,17 +233,31 @@ impl Encoder {
             dport: t.server.port(),
         });
         let mut network = Map::new();
-        network.insert("protocol".into(), t.network_protocol.unwrap_or(t.proto).into());
+        network.insert(
+            "protocol".into(),
+            t.network_protocol.unwrap_or(t.proto).into(),
+        );
         network.insert("transport".into(), t.l4.name().into());
-        network.insert("type".into(), if t.client.is_ipv4() { "ipv4" } else { "ipv6" }.into());
-        network.insert("community_id".into(), community_id::community_id(&tuple, 0).into());
+        network.insert(
+            "type".into(),
+            if t.client.is_ipv4() { "ipv4" } else { "ipv6" }.into(),
+        );
+        network.insert(
+            "community_id".into(),
+            community_id::community_id(&tuple, 0).into(),
+        );
         let total = t.request_bytes.unwrap_or(0) + t.response_bytes.unwrap_or(0);
         if t.request_bytes.is_some() || t.response_bytes.is_some() {
             network.insert("bytes".into(), total.into());
         }
         ev.insert("network".into(), Value::Object(network));
         ev.insert("status".into(), t.status.as_str().into());
-        for (k, v) in [("method", &t.method), ("resource", &t.resource), ("path", &t.path), ("query", &t.query)] {
+        for (k, v) in [
+            ("method", &t.method),
+            ("resource", &t.resource),
+            ("path", &t.path),
+            ("query", &t.query),
+        ] {
             if let Some(v) = v {
                 ev.insert(k.into(), v.clone().into());
             }
@@ -250,8 +284,18 @@ impl Encoder {
         ev.insert("related".into(), json!({ "ip": ips }));
         ev.insert("ecs".into(), json!({ "version": ECS_VERSION }));
         merge(&mut ev, t.fields.clone());
-        add_tags_fields(&mut ev, &common.tags, &common.fields, common.fields_under_root);
-        add_tags_fields(&mut ev, &self.global.tags, &self.global.fields, self.global.fields_under_root);
+        add_tags_fields(
+            &mut ev,
+            &common.tags,
+            &common.fields,
+            common.fields_under_root,
+        );
+        add_tags_fields(
+            &mut ev,
+            &self.global.tags,
+            &self.global.fields,
+            self.global.fields_under_root,
+        );
         if common.map_to_ecs {
             map_to_ecs(&mut ev, t.proto);
         }
@@ -268,13 +312,23 @@ impl Encoder {
     }
 
     /// The JSON object of a flow report at `now`.
-    pub fn flow_value(&self, f: &Flow, final_: bool, now: Ts, cfg: &FlowsConfig) -> Map<String, Value> {
+    pub fn flow_value(
+        &self,
+        f: &Flow,
+        final_: bool,
+        now: Ts,
+        cfg: &FlowsConfig,
+    ) -> Map<String, Value> {
         let proto = f.key.proto;
         let with_port = matches!(proto, 6 | 17 | 132);
         let mut ev = Map::new();
         ev.insert("@timestamp".into(), now.max(f.last_ts).rfc3339().into());
         ev.insert("type".into(), "flow".into());
-        let etype: &[&str] = if final_ { &["connection", "end"] } else { &["connection"] };
+        let etype: &[&str] = if final_ {
+            &["connection", "end"]
+        } else {
+            &["connection"]
+        };
         ev.insert(
             "event".into(),
             json!({
@@ -288,11 +342,13 @@ impl Encoder {
                 "duration": f.last_ts.since(f.first_ts),
             }),
         );
-        let mut flow = json!({ "id": f.id(), "final": final_ });
+        let mut flow = Map::new();
+        flow.insert("id".into(), f.id().into());
+        flow.insert("final".into(), final_.into());
         if !f.vlans.as_slice().is_empty() {
-            flow["vlan"] = json!(f.vlans.as_slice());
+            flow.insert("vlan".into(), json!(f.vlans.as_slice()));
         }
-        ev.insert("flow".into(), flow);
+        ev.insert("flow".into(), Value::Object(flow));
         let mut s = endpoint(f.source.ip(), f.source.port(), with_port);
         s.insert("packets".into(), f.src.packets.into());
         s.insert("bytes".into(), f.src.bytes.into());
@@ -315,7 +371,12 @@ impl Encoder {
                 sport: f.source.port(),
                 dport: f.destination.port(),
             };
-            network["community_id"] = community_id::community_id(&tuple, 0).into();
+            if let Some(n) = network.as_object_mut() {
+                n.insert(
+                    "community_id".into(),
+                    community_id::community_id(&tuple, 0).into(),
+                );
+            }
         }
         ev.insert("network".into(), network);
         let mut ips = vec![Value::String(f.source.ip().to_string())];
@@ -325,7 +386,12 @@ impl Encoder {
         ev.insert("related".into(), json!({ "ip": ips }));
         ev.insert("ecs".into(), json!({ "version": ECS_VERSION }));
         add_tags_fields(&mut ev, &cfg.tags, &cfg.fields, cfg.fields_under_root);
-        add_tags_fields(&mut ev, &self.global.tags, &self.global.fields, self.global.fields_under_root);
+        add_tags_fields(
+            &mut ev,
+            &self.global.tags,
+            &self.global.fields,
+            self.global.fields_under_root,
+        );
         if !cfg.keep_null {
             strip_nulls(&mut ev);
         }

@@ -36,7 +36,10 @@ struct PortMap {
 
 impl PortMap {
     fn new(cfg: &Config) -> PortMap {
-        let mut m = PortMap { tcp: vec![0; 65536], udp: vec![0; 65536] };
+        let mut m = PortMap {
+            tcp: vec![0; 65536],
+            udp: vec![0; 65536],
+        };
         for &id in ProtoId::ALL {
             if !cfg.protocols.get(id).enabled {
                 continue;
@@ -136,7 +139,10 @@ impl Pipeline {
             next_tick: None,
             next_report: None,
         };
-        Pipeline { decoder: Decoder::new(), core }
+        Pipeline {
+            decoder: Decoder::new(),
+            core,
+        }
     }
 
     /// Process one captured frame.
@@ -301,7 +307,10 @@ impl Core {
                 self.stats.flows_created += 1;
                 let flow = Flow::new(self.next_seq, key, src, dst, p.vlans, p.ts);
                 self.next_seq += 1;
-                let entry = FlowEntry { flow, app: App::Undecided };
+                let entry = FlowEntry {
+                    flow,
+                    app: App::Undecided,
+                };
                 let s = match self.free.pop() {
                     Some(s) => {
                         if let Some(x) = self.slots.get_mut(s) {
@@ -332,7 +341,11 @@ impl Core {
                 let (slot, _) = self.flow_slot(p, 6, sport, dport);
                 self.tcp_packet(slot, p);
             }
-            Wire::Udp { sport, dport, payload } => {
+            Wire::Udp {
+                sport,
+                dport,
+                payload,
+            } => {
                 let (slot, _) = self.flow_slot(p, 17, sport, dport);
                 self.udp_packet(slot, p, sport, dport, payload);
             }
@@ -348,7 +361,9 @@ impl Core {
     }
 
     fn icmp_packet(&mut self, p: &Packet<'_>, v6: bool, msg: &[u8]) {
-        let Some(icmp) = self.icmp.as_mut() else { return };
+        let Some(icmp) = self.icmp.as_mut() else {
+            return;
+        };
         let meta = ConnMeta {
             client: SocketAddr::new(p.src, 0),
             server: SocketAddr::new(p.dst, 0),
@@ -368,7 +383,15 @@ impl Core {
     }
 
     /// Decide which protocol (if any) parses this connection, from the ports.
-    fn decide(&mut self, slot: usize, p: &Packet<'_>, l4: L4, sport: u16, dport: u16, syn_only: bool) {
+    fn decide(
+        &mut self,
+        slot: usize,
+        p: &Packet<'_>,
+        l4: L4,
+        sport: u16,
+        dport: u16,
+        syn_only: bool,
+    ) {
         let by_dst = self.ports.get(l4, dport);
         let by_src = self.ports.get(l4, sport);
         let server_is_dst = match (by_dst, by_src) {
@@ -377,29 +400,61 @@ impl Core {
             (Some(_), Some(_)) => Some(syn_only || dport <= sport),
             (None, None) => None,
         };
-        let Some(entry) = self.slots.get_mut(slot).and_then(Option::as_mut) else { return };
+        let Some(entry) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
         let Some(server_is_dst) = server_is_dst else {
             entry.app = App::None;
             self.stats.unclaimed_packets += 1;
             return;
         };
         let (id, client, server) = if server_is_dst {
-            (by_dst, SocketAddr::new(p.src, sport), SocketAddr::new(p.dst, dport))
+            (
+                by_dst,
+                SocketAddr::new(p.src, sport),
+                SocketAddr::new(p.dst, dport),
+            )
         } else {
-            (by_src, SocketAddr::new(p.dst, dport), SocketAddr::new(p.src, sport))
+            (
+                by_src,
+                SocketAddr::new(p.dst, dport),
+                SocketAddr::new(p.src, sport),
+            )
         };
         let Some(id) = id else { return };
-        let meta = ConnMeta { client, server, l4, vlan: p.vlans.as_slice().to_vec() };
-        entry.app = App::Active(Box::new(Session::new(id, meta, &self.cfg.protocols.specific)));
+        let meta = ConnMeta {
+            client,
+            server,
+            l4,
+            vlan: p.vlans.as_slice().to_vec(),
+        };
+        entry.app = App::Active(Box::new(Session::new(
+            id,
+            meta,
+            &self.cfg.protocols.specific,
+        )));
         self.stats.sessions += 1;
     }
 
     fn udp_packet(&mut self, slot: usize, p: &Packet<'_>, sport: u16, dport: u16, payload: &[u8]) {
-        if matches!(self.slots.get(slot), Some(Some(FlowEntry { app: App::Undecided, .. }))) {
+        if matches!(
+            self.slots.get(slot),
+            Some(Some(FlowEntry {
+                app: App::Undecided,
+                ..
+            }))
+        ) {
             self.decide(slot, p, L4::Udp, sport, dport, false);
         }
-        let Some(Some(FlowEntry { app: App::Active(s), .. })) = self.slots.get_mut(slot) else {
-            if matches!(self.slots.get(slot), Some(Some(FlowEntry { app: App::None, .. }))) {
+        let Some(Some(FlowEntry {
+            app: App::Active(s),
+            ..
+        })) = self.slots.get_mut(slot)
+        else {
+            if matches!(
+                self.slots.get(slot),
+                Some(Some(FlowEntry { app: App::None, .. }))
+            ) {
                 self.stats.unclaimed_packets += 1;
             }
             return;
@@ -424,20 +479,31 @@ impl Core {
     }
 
     fn tcp_packet(&mut self, slot: usize, p: &Packet<'_>) {
-        let Wire::Tcp { sport, dport, flags, .. } = p.transport else { return };
+        let Wire::Tcp {
+            sport,
+            dport,
+            flags,
+            ..
+        } = p.transport
+        else {
+            return;
+        };
         use crate::decode::tcp_flags::{ACK, SYN};
         let syn_only = flags & SYN != 0 && flags & ACK == 0;
         match self.slots.get(slot) {
-            Some(Some(FlowEntry { app: App::Undecided, .. })) => {
-                self.decide(slot, p, L4::Tcp, sport, dport, syn_only)
-            }
+            Some(Some(FlowEntry {
+                app: App::Undecided,
+                ..
+            })) => self.decide(slot, p, L4::Tcp, sport, dport, syn_only),
             // A new connection on the same 5-tuple after the previous one closed.
-            Some(Some(FlowEntry { app: App::Closed, .. })) if syn_only => {
-                self.decide(slot, p, L4::Tcp, sport, dport, syn_only)
-            }
+            Some(Some(FlowEntry {
+                app: App::Closed, ..
+            })) if syn_only => self.decide(slot, p, L4::Tcp, sport, dport, syn_only),
             _ => {}
         }
-        let Some(Some(FlowEntry { app, .. })) = self.slots.get_mut(slot) else { return };
+        let Some(Some(FlowEntry { app, .. })) = self.slots.get_mut(slot) else {
+            return;
+        };
         let App::Active(s) = app else {
             if matches!(app, App::None) {
                 self.stats.unclaimed_packets += 1;
@@ -461,7 +527,11 @@ impl Core {
     }
 
     fn session_timer(&mut self, slot: usize, now: Ts) {
-        let Some(Some(FlowEntry { app: App::Active(s), .. })) = self.slots.get_mut(slot) else {
+        let Some(Some(FlowEntry {
+            app: App::Active(s),
+            ..
+        })) = self.slots.get_mut(slot)
+        else {
             return;
         };
         let id = s.id;
@@ -477,7 +547,9 @@ impl Core {
     }
 
     fn close_session(&mut self, slot: usize, why: CloseReason, now: Ts) {
-        let Some(Some(FlowEntry { app, .. })) = self.slots.get_mut(slot) else { return };
+        let Some(Some(FlowEntry { app, .. })) = self.slots.get_mut(slot) else {
+            return;
+        };
         if let App::Active(s) = app {
             let id = s.id;
             s.close(
@@ -499,10 +571,18 @@ impl Core {
 /// Connection metadata for ICMP timer/close calls (no current packet).
 fn icmp_meta_placeholder() -> ConnMeta {
     let unspecified = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
-    ConnMeta { client: unspecified, server: unspecified, l4: L4::Icmp, vlan: Vec::new() }
+    ConnMeta {
+        client: unspecified,
+        server: unspecified,
+        l4: L4::Icmp,
+        vlan: Vec::new(),
+    }
 }
 
-#[allow(clippy::indexing_slicing, reason = "one entry per ProtoId, built from ProtoId::ALL")]
+#[allow(
+    clippy::indexing_slicing,
+    reason = "one entry per ProtoId, built from ProtoId::ALL"
+)]
 fn stat_mut(v: &mut [ProtoStats], id: ProtoId) -> &mut ProtoStats {
     &mut v[id as usize]
 }

@@ -3,7 +3,10 @@
 
 use crate::config::CommonConfig;
 use crate::decode::{tcp_flags, Packet, Transport as Wire};
-use crate::proto::{AnyDissector, CloseReason, ConnMeta, Cx, Direction, ProtoConfigs, ProtoId, ProtoStats, Progress, Txn};
+use crate::proto::{
+    AnyDissector, CloseReason, ConnMeta, Cx, Direction, Progress, ProtoConfigs, ProtoId,
+    ProtoStats, Txn,
+};
 use crate::reassembly::{Budget, Chunk, ReassemblyStats, Stream};
 use crate::telemetry::PipelineStats;
 use crate::time::Ts;
@@ -67,7 +70,8 @@ fn deliver(
             let progress = if d.pending.is_empty() {
                 let r = diss.parse(cx, dir, bytes);
                 if let Progress::NeedMore { consumed, .. } = r {
-                    d.pending.extend_from_slice(bytes.get(consumed..).unwrap_or(&[]));
+                    d.pending
+                        .extend_from_slice(bytes.get(consumed..).unwrap_or(&[]));
                 }
                 r
             } else {
@@ -98,11 +102,19 @@ fn deliver(
 impl Session {
     /// A new session of protocol `id`.
     pub fn new(id: ProtoId, meta: ConnMeta, cfgs: &ProtoConfigs) -> Session {
-        Session { id, diss: AnyDissector::new(id, cfgs), meta, tcp: Default::default() }
+        Session {
+            id,
+            diss: AnyDissector::new(id, cfgs),
+            meta,
+            tcp: Default::default(),
+        }
     }
 
     /// Process a TCP segment; returns true when the connection closed (both FINs, or RST).
-    #[allow(clippy::too_many_arguments, reason = "disjoint borrows of the pipeline's parts")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "disjoint borrows of the pipeline's parts"
+    )]
     pub fn tcp_segment(
         &mut self,
         p: &Packet<'_>,
@@ -113,7 +125,17 @@ impl Session {
         rstats: &mut ReassemblyStats,
         pstats: &mut PipelineStats,
     ) -> bool {
-        let Wire::Tcp { sport, seq, ack, flags, payload, .. } = p.transport else { return false };
+        let Wire::Tcp {
+            sport,
+            seq,
+            ack,
+            flags,
+            payload,
+            ..
+        } = p.transport
+        else {
+            return false;
+        };
         let dir = if std::net::SocketAddr::new(p.src, sport) == self.meta.client {
             Direction::ToServer
         } else {
@@ -123,18 +145,22 @@ impl Session {
         let fin = flags & tcp_flags::FIN != 0;
         let rst = flags & tcp_flags::RST != 0;
         let both_fins = {
-            let Session { diss, meta, tcp, .. } = &mut *self;
-            let mut cx = Cx { ts: p.ts, meta, common, stats: &mut *stats, out: &mut *txns };
+            let Session {
+                diss, meta, tcp, ..
+            } = &mut *self;
+            let mut cx = Cx {
+                ts: p.ts,
+                meta,
+                common,
+                stats: &mut *stats,
+                out: &mut *txns,
+            };
             let [to_server, to_client] = tcp;
             let (this, other) = match dir {
                 Direction::ToServer => (to_server, to_client),
                 Direction::ToClient => (to_client, to_server),
             };
-            let mut stream = std::mem::take(&mut this.stream);
-            stream.segment(seq, syn, fin, payload, budget, rstats, &mut |c| {
-                deliver(diss, &mut cx, dir, this, pstats, c)
-            });
-            this.stream = stream;
+            // The ACK acknowledges data the peer sent earlier: release it first.
             if flags & tcp_flags::ACK != 0 {
                 let back = dir.reverse();
                 let mut stream = std::mem::take(&mut other.stream);
@@ -143,6 +169,11 @@ impl Session {
                 });
                 other.stream = stream;
             }
+            let mut stream = std::mem::take(&mut this.stream);
+            stream.segment(seq, syn, fin, payload, budget, rstats, &mut |c| {
+                deliver(diss, &mut cx, dir, this, pstats, c)
+            });
+            this.stream = stream;
             for (d, td) in [(dir, &mut *this), (dir.reverse(), &mut *other)] {
                 if td.stream.fin_reached() && !td.fin_notified {
                     td.fin_notified = true;
@@ -152,7 +183,11 @@ impl Session {
             this.fin_notified && other.fin_notified
         };
         if rst || both_fins {
-            let why = if rst { CloseReason::Rst } else { CloseReason::Fin };
+            let why = if rst {
+                CloseReason::Rst
+            } else {
+                CloseReason::Fin
+            };
             self.close(why, p.ts, common, stats, txns, budget, rstats, pstats);
             return true;
         }
@@ -160,7 +195,10 @@ impl Session {
     }
 
     /// Flush both directions and end the dissector session.
-    #[allow(clippy::too_many_arguments, reason = "disjoint borrows of the pipeline's parts")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "disjoint borrows of the pipeline's parts"
+    )]
     pub fn close(
         &mut self,
         why: CloseReason,
@@ -172,12 +210,26 @@ impl Session {
         rstats: &mut ReassemblyStats,
         pstats: &mut PipelineStats,
     ) {
-        let Session { diss, meta, tcp, .. } = self;
-        let mut cx = Cx { ts: now, meta, common, stats, out: txns };
+        let Session {
+            diss, meta, tcp, ..
+        } = self;
+        let mut cx = Cx {
+            ts: now,
+            meta,
+            common,
+            stats,
+            out: txns,
+        };
         for (i, td) in tcp.iter_mut().enumerate() {
-            let dir = if i == 0 { Direction::ToServer } else { Direction::ToClient };
+            let dir = if i == 0 {
+                Direction::ToServer
+            } else {
+                Direction::ToClient
+            };
             let mut stream = std::mem::take(&mut td.stream);
-            stream.flush(budget, rstats, &mut |c| deliver(diss, &mut cx, dir, td, pstats, c));
+            stream.flush(budget, rstats, &mut |c| {
+                deliver(diss, &mut cx, dir, td, pstats, c)
+            });
             td.stream = stream;
         }
         diss.on_close(&mut cx, why);
