@@ -68,7 +68,11 @@ fn load_config(common: &Common) -> Result<Config> {
 }
 
 fn open_output(common: &Common, cfg: &Config) -> Result<Output> {
-    let target = common.output.clone().or_else(|| cfg.output.target.clone()).unwrap_or(OutputTarget::Stdout);
+    let target = common
+        .output
+        .clone()
+        .or_else(|| cfg.output.target.clone())
+        .unwrap_or(OutputTarget::Stdout);
     Output::open(&target).with_context(|| format!("cannot open output {target:?}"))
 }
 

@@ -6,8 +6,8 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use serde::Deserialize;
 use sensor_common::FlowKey;
+use serde::Deserialize;
 
 use crate::config::{de_duration, de_period};
 use crate::decode::Vlans;
@@ -106,12 +106,7 @@ pub fn addr_from16(b: [u8; 16], v4: bool) -> IpAddr {
 
 /// The canonical key of a packet: both directions give the same key. Returns the key and
 /// whether the packet's source is the key's `lo` endpoint.
-pub fn flow_key(
-    proto: u8,
-    src: SocketAddr,
-    dst: SocketAddr,
-    vlans: &Vlans,
-) -> (FlowKey, bool) {
+pub fn flow_key(proto: u8, src: SocketAddr, dst: SocketAddr, vlans: &Vlans) -> (FlowKey, bool) {
     let a = (addr16(src.ip()), src.port());
     let b = (addr16(dst.ip()), dst.port());
     let src_is_lo = a <= b;
@@ -132,7 +127,14 @@ pub fn flow_key(
 
 impl Flow {
     /// A new flow whose first packet went `source` → `destination`.
-    pub fn new(seq: u64, key: FlowKey, source: SocketAddr, destination: SocketAddr, vlans: Vlans, ts: Ts) -> Flow {
+    pub fn new(
+        seq: u64,
+        key: FlowKey,
+        source: SocketAddr,
+        destination: SocketAddr,
+        vlans: Vlans,
+        ts: Ts,
+    ) -> Flow {
         Flow {
             seq,
             key,
@@ -148,7 +150,11 @@ impl Flow {
 
     /// Count a packet; `from_source` = sent by the flow's source.
     pub fn count(&mut self, from_source: bool, ts: Ts, frames: u32, bytes: u64) {
-        let c = if from_source { &mut self.src } else { &mut self.dst };
+        let c = if from_source {
+            &mut self.src
+        } else {
+            &mut self.dst
+        };
         c.packets += u64::from(frames);
         c.bytes += bytes;
         if ts > self.last_ts {
@@ -167,8 +173,17 @@ impl Flow {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         };
-        self.key.addr_lo.iter().chain(self.key.addr_hi.iter()).for_each(|b| eat(*b));
-        for v in [self.key.port_lo, self.key.port_hi, self.key.vlan_outer, self.key.vlan_inner] {
+        self.key
+            .addr_lo
+            .iter()
+            .chain(self.key.addr_hi.iter())
+            .for_each(|b| eat(*b));
+        for v in [
+            self.key.port_lo,
+            self.key.port_hi,
+            self.key.vlan_outer,
+            self.key.vlan_inner,
+        ] {
             v.to_be_bytes().iter().for_each(|b| eat(*b));
         }
         eat(self.key.proto);

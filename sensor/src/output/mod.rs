@@ -59,12 +59,20 @@ impl Output {
                 Box::new(BufWriter::with_capacity(WRITE_BUFFER, f))
             }
         };
-        Ok(Output { w, stats: OutputStats::default(), error: None })
+        Ok(Output {
+            w,
+            stats: OutputStats::default(),
+            error: None,
+        })
     }
 
     /// A sink writing into any writer (tests, benchmarks).
     pub fn from_writer(w: Box<dyn Write + Send>) -> Output {
-        Output { w, stats: OutputStats::default(), error: None }
+        Output {
+            w,
+            stats: OutputStats::default(),
+            error: None,
+        }
     }
 
     /// Write one event.
@@ -76,7 +84,11 @@ impl Output {
             self.stats.failed += 1;
             return;
         }
-        match self.w.write_all(line).and_then(|()| self.w.write_all(b"\n")) {
+        match self
+            .w
+            .write_all(line)
+            .and_then(|()| self.w.write_all(b"\n"))
+        {
             Ok(()) => self.stats.events += 1,
             Err(e) => {
                 self.stats.failed += 1;

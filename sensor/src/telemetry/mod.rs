@@ -101,7 +101,11 @@ impl Summary {
                 p.gave_up
             );
         }
-        let _ = writeln!(s, "  output       events={} failed={}", self.output.events, self.output.failed);
+        let _ = writeln!(
+            s,
+            "  output       events={} failed={}",
+            self.output.events, self.output.failed
+        );
         s
     }
 }
