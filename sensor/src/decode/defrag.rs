@@ -419,6 +419,10 @@ impl Defrag {
         } else if total.is_some_and(|t| t != end) || max_end > end {
             return Err(Reject::Malformed);
         }
+        let duplicate = match self.slots.get(i) {
+            Some(s) => s.check_overlaps(offset, end, payload)?,
+            None => return Ok(false),
+        };
         let end_us = usize::try_from(end).unwrap_or(usize::MAX);
         let growth = end_us.saturating_sub(buf_len);
         while self.held.saturating_add(growth) > self.limits.max_held_bytes {
@@ -429,7 +433,6 @@ impl Defrag {
         let Some(slot) = self.slots.get_mut(i) else {
             return Ok(false);
         };
-        let duplicate = slot.check_overlaps(offset, end, payload)?;
         if growth > 0 {
             slot.grow(end_us);
             self.held = self.held.saturating_add(growth);

@@ -12,8 +12,9 @@
 //! relative to the next expected one, so wrap-around is transparent):
 //! - more than [`MAX_WINDOW`] away from the next expected byte (either way): ignored and counted
 //!   in `out_of_window` (garbage, or a reused port); after [`RESYNC_AFTER`] such segments in a row
-//!   the stream resynchronises on the last one (everything buffered is released, then a gap up to
-//!   it), so a stream whose capture lost more than a window does not stall forever;
+//!   *ahead* of it, the stream resynchronises on the last one (everything buffered is released,
+//!   then a gap up to it), so a stream whose capture lost more than a window does not stall
+//!   forever (far *behind* never resynchronises: TCP does not go back, so that is junk);
 //! - entirely before the next expected byte: a retransmission, dropped;
 //! - starting before it: the old part is trimmed (an overlap), the rest is in order;
 //! - in order: handed out as is; bytes already buffered win over the new ones (first seen wins),
@@ -207,7 +208,7 @@ impl Stream {
         let window = i64::from(MAX_WINDOW);
         if r > window || r.saturating_add(len) < -window || len > window {
             if !payload.is_empty() || fin {
-                self.out_of_window(start, payload, budget, stats, out);
+                self.out_of_window(start, r > window, payload, budget, stats, out);
             }
             return;
         }
@@ -311,23 +312,24 @@ impl Stream {
     fn out_of_window(
         &mut self,
         start: u32,
+        ahead: bool,
         payload: &[u8],
         budget: &mut Budget,
         stats: &mut ReassemblyStats,
         out: &mut dyn FnMut(Chunk<'_>),
     ) {
         stats.out_of_window += 1;
+        if !ahead || payload.is_empty() || payload.len() > MAX_WINDOW as usize {
+            return;
+        }
         self.oow_run = self.oow_run.saturating_add(1);
-        if self.oow_run < RESYNC_AFTER || payload.is_empty() || payload.len() > MAX_WINDOW as usize
-        {
+        if self.oow_run < RESYNC_AFTER {
             return;
         }
         self.oow_run = 0;
         stats.resyncs += 1;
         while self.release_oldest_hole(budget, stats, out) {}
         if let Some(next) = self.next {
-            // Forward distance modulo 2^32: a jump backwards reports as a (huge) gap too, so the
-            // dissector resynchronises either way.
             self.gap(start.wrapping_sub(next) as usize, stats, out);
         }
         self.next = Some(start);

@@ -360,6 +360,11 @@ fn out_of_window_is_ignored_then_resyncs() {
     assert_eq!(h.stats.out_of_window, 2);
     h.data(3, b"d");
     assert_eq!(h.take(), vec![d(b"abcd")]);
+    // Far behind never resynchronises.
+    for _ in 0..5 {
+        h.data(4u32.wrapping_sub(MAX_WINDOW + 100), b"old");
+    }
+    assert_eq!(h.stats.resyncs, 0);
     let far = 1 << 30;
     h.data(far, b"1");
     h.data(far + 1, b"2");
