@@ -20,7 +20,12 @@
 //! - in order: handed out as is; bytes already buffered win over the new ones (first seen wins),
 //!   then buffered segments that became in order are released;
 //! - ahead: the bytes not yet buffered are copied into pooled buffers. When a cap is hit (segments
-//!   or bytes of the stream, or the worker budget) the oldest hole is released as a gap.
+//!   or bytes of the stream, or the worker budget) the oldest hole is released as a gap; when
+//!   the stream holds nothing and the worker budget is spent by other streams, the segment
+//!   itself is delivered after a gap (Packetbeat's behaviour, but only under memory pressure).
+//! - acknowledgements: an ACK past the next expected byte releases holes (gap + data after it)
+//!   while the ACK is still past it. With nothing buffered it does nothing: the lost bytes
+//!   surface as a gap when the following data arrives and is acknowledged, or at `flush`.
 //!
 //! Overlapping data that disagrees is resolved by "first seen wins" everywhere.
 //!
