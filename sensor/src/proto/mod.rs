@@ -12,9 +12,21 @@
 pub mod correlate;
 pub mod txn;
 
+pub mod amqp;
+pub mod cassandra;
+pub mod dhcpv4;
 pub mod dns;
 pub mod http;
 pub mod icmp;
+pub mod memcache;
+pub mod mongodb;
+pub mod mysql;
+pub mod nfs;
+pub mod pgsql;
+pub mod redis;
+pub mod sip;
+pub mod thrift;
+pub mod tls;
 
 use std::net::SocketAddr;
 
@@ -342,4 +354,16 @@ dissectors! {
     Icmp(icmp::Icmp),
     Dns(dns::Dns),
     Http(http::Http),
+    Dhcpv4(dhcpv4::Dhcpv4),
+    Tls(tls::Tls),
+    Redis(redis::Redis),
+    Pgsql(pgsql::Pgsql),
+    Mysql(mysql::Mysql),
+    Memcache(memcache::Memcache),
+    Mongodb(mongodb::Mongodb),
+    Cassandra(cassandra::Cassandra),
+    Amqp(amqp::Amqp),
+    Thrift(thrift::Thrift),
+    Nfs(nfs::Nfs),
+    Sip(sip::Sip),
 }

@@ -1,0 +1,34 @@
+//! Cassandra dissector (placeholder: being written; it claims its ports but publishes nothing yet).
+
+use super::{CloseReason, Cx, Direction, Dissector, Probe, Progress, Transport};
+
+/// Cassandra-specific options.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {}
+
+/// One Cassandra session.
+pub struct Cassandra;
+
+impl Dissector for Cassandra {
+    const NAME: &'static str = "cassandra";
+    const TRANSPORT: Transport = Transport::Tcp;
+    const DEFAULT_PORTS: &'static [u16] = &[9042];
+    type Config = Config;
+
+    fn probe(_dir: Direction, _data: &[u8]) -> Probe {
+        Probe::Unsure
+    }
+
+    fn new(_cfg: &Config) -> Self {
+        Cassandra
+    }
+
+    fn parse(&mut self, _cx: &mut Cx<'_>, _dir: Direction, _data: &[u8]) -> Progress {
+        Progress::Consumed
+    }
+
+    fn on_gap(&mut self, _cx: &mut Cx<'_>, _dir: Direction, _len: usize) {}
+
+    fn on_close(&mut self, _cx: &mut Cx<'_>, _why: CloseReason) {}
+}

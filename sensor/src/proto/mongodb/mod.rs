@@ -1,0 +1,34 @@
+//! Mongodb dissector (placeholder: being written; it claims its ports but publishes nothing yet).
+
+use super::{CloseReason, Cx, Direction, Dissector, Probe, Progress, Transport};
+
+/// Mongodb-specific options.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {}
+
+/// One Mongodb session.
+pub struct Mongodb;
+
+impl Dissector for Mongodb {
+    const NAME: &'static str = "mongodb";
+    const TRANSPORT: Transport = Transport::Tcp;
+    const DEFAULT_PORTS: &'static [u16] = &[27017];
+    type Config = Config;
+
+    fn probe(_dir: Direction, _data: &[u8]) -> Probe {
+        Probe::Unsure
+    }
+
+    fn new(_cfg: &Config) -> Self {
+        Mongodb
+    }
+
+    fn parse(&mut self, _cx: &mut Cx<'_>, _dir: Direction, _data: &[u8]) -> Progress {
+        Progress::Consumed
+    }
+
+    fn on_gap(&mut self, _cx: &mut Cx<'_>, _dir: Direction, _len: usize) {}
+
+    fn on_close(&mut self, _cx: &mut Cx<'_>, _why: CloseReason) {}
+}

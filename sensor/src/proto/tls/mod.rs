@@ -1,0 +1,34 @@
+//! Tls dissector (placeholder: being written; it claims its ports but publishes nothing yet).
+
+use super::{CloseReason, Cx, Direction, Dissector, Probe, Progress, Transport};
+
+/// Tls-specific options.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {}
+
+/// One Tls session.
+pub struct Tls;
+
+impl Dissector for Tls {
+    const NAME: &'static str = "tls";
+    const TRANSPORT: Transport = Transport::Tcp;
+    const DEFAULT_PORTS: &'static [u16] = &[443, 993, 995, 5223, 8443, 8883, 9243];
+    type Config = Config;
+
+    fn probe(_dir: Direction, _data: &[u8]) -> Probe {
+        Probe::Unsure
+    }
+
+    fn new(_cfg: &Config) -> Self {
+        Tls
+    }
+
+    fn parse(&mut self, _cx: &mut Cx<'_>, _dir: Direction, _data: &[u8]) -> Progress {
+        Progress::Consumed
+    }
+
+    fn on_gap(&mut self, _cx: &mut Cx<'_>, _dir: Direction, _len: usize) {}
+
+    fn on_close(&mut self, _cx: &mut Cx<'_>, _why: CloseReason) {}
+}
