@@ -116,9 +116,9 @@ pub fn transactions(lines: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Offsets of the IP header and the TCP payload inside an Ethernet/SLL frame, if it is a
-/// non-fragmented TCP segment.
-fn tcp_layout(f: &Frame) -> Option<(usize, usize, bool)> {
+/// Offsets of the IP header, the TCP header and the TCP payload inside an Ethernet/SLL frame, if
+/// it is a non-fragmented TCP segment with payload.
+fn tcp_layout(f: &Frame) -> Option<(usize, usize, usize, bool)> {
     use etherparse::{NetSlice, SlicedPacket, TransportSlice};
     let s = match f.link {
         LinkType::Ethernet => SlicedPacket::from_ethernet(&f.data).ok()?,
@@ -142,7 +142,8 @@ fn tcp_layout(f: &Frame) -> Option<(usize, usize, bool)> {
             if pay.is_empty() {
                 return None;
             }
-            Some((ip_off, pay.as_ptr() as usize - base, v6))
+            let tcp_off = t.header_slice().as_ptr() as usize - base;
+            Some((ip_off, tcp_off, pay.as_ptr() as usize - base, v6))
         }
         _ => None,
     }
@@ -153,7 +154,7 @@ fn tcp_layout(f: &Frame) -> Option<(usize, usize, bool)> {
 pub fn resplit(frames: &[Frame], mut sizes: impl FnMut() -> usize) -> Vec<Frame> {
     let mut out = Vec::with_capacity(frames.len() * 4);
     for f in frames {
-        let Some((ip_off, pay_off, v6)) = tcp_layout(f) else {
+        let Some((ip_off, tcp_off, pay_off, v6)) = tcp_layout(f) else {
             out.push(f.clone());
             continue;
         };
@@ -167,18 +168,6 @@ pub fn resplit(frames: &[Frame], mut sizes: impl FnMut() -> usize) -> Vec<Frame>
         };
         let pay_len = (ip_off + ip_len).saturating_sub(pay_off).min(payload.len());
         let payload = &payload[..pay_len];
-        let tcp_off = {
-            // TCP header starts after the IP header(s); find it from the data offset field.
-            let mut o = pay_off;
-            for cand in (ip_off + 20..pay_off).rev() {
-                let doff = ((f.data[cand + 12] >> 4) as usize) * 4;
-                if cand + doff == pay_off && doff >= 20 {
-                    o = cand;
-                    break;
-                }
-            }
-            o
-        };
         let seq0 = u32::from_be_bytes(f.data[tcp_off + 4..tcp_off + 8].try_into().unwrap());
         let flags = f.data[tcp_off + 13];
         let mut at = 0usize;
