@@ -61,9 +61,10 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "  fragments    received={} reassembled={} timeouts={} cap_drops={} malformed={}",
+            "  fragments    received={} reassembled={} duplicates={} timeouts={} cap_drops={} malformed={}",
             self.defrag.fragments,
             self.defrag.reassembled,
+            self.defrag.duplicates,
             self.defrag.timeouts,
             self.defrag.cap_drops,
             self.defrag.malformed
@@ -79,13 +80,15 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "  reassembly   out_of_order={} retransmissions={} overlaps={} gaps={} gap_bytes={} cap_drops={} pending_overflows={}",
+            "  reassembly   out_of_order={} retransmissions={} overlaps={} gaps={} gap_bytes={} cap_gaps={} out_of_window={} resyncs={} pending_overflows={}",
             self.reassembly.out_of_order,
             self.reassembly.retransmissions,
             self.reassembly.overlaps,
             self.reassembly.gaps,
             self.reassembly.gap_bytes,
             self.reassembly.cap_drops,
+            self.reassembly.out_of_window,
+            self.reassembly.resyncs,
             self.pipeline.pending_overflows
         );
         for (id, p) in &self.protocols {
