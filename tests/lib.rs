@@ -199,3 +199,32 @@ pub fn resplit(frames: &[Frame], mut sizes: impl FnMut() -> usize) -> Vec<Frame>
     }
     out
 }
+
+/// An Ethernet + IPv4 + TCP frame (checksums left zero: the sensor does not verify them).
+#[allow(clippy::too_many_arguments, reason = "plain header fields")]
+pub fn tcp_frame(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = vec![0u8; 12];
+    f.extend_from_slice(&0x0800u16.to_be_bytes());
+    let total = (20 + 20 + payload.len()) as u16;
+    f.extend_from_slice(&[0x45, 0]);
+    f.extend_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&ack.to_be_bytes());
+    f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend_from_slice(payload);
+    f
+}

@@ -405,7 +405,6 @@ impl Core {
         };
         let Some(server_is_dst) = server_is_dst else {
             entry.app = App::None;
-            self.stats.unclaimed_packets += 1;
             return;
         };
         let (id, client, server) = if server_is_dst {
