@@ -200,3 +200,111 @@ fn short_error(e: &PcapError<&[u8]>) -> String {
         other => format!("{other:?}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pcap_file(records: &[(u32, u32, &[u8])], nanos: bool) -> Vec<u8> {
+        let magic: u32 = if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+        let mut f = Vec::new();
+        f.extend_from_slice(&magic.to_le_bytes());
+        f.extend_from_slice(&2u16.to_le_bytes());
+        f.extend_from_slice(&4u16.to_le_bytes());
+        f.extend_from_slice(&[0; 8]);
+        f.extend_from_slice(&65535u32.to_le_bytes());
+        f.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
+        for (sec, frac, data) in records {
+            f.extend_from_slice(&sec.to_le_bytes());
+            f.extend_from_slice(&frac.to_le_bytes());
+            f.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            f.extend_from_slice(&(data.len() as u32 + 4).to_le_bytes());
+            f.extend_from_slice(data);
+        }
+        f
+    }
+
+    fn collect(bytes: &[u8]) -> (Vec<(LinkType, Ts, Vec<u8>, u32)>, Result<FileStats, (u64, String)>) {
+        let mut out = Vec::new();
+        let r = read_from(bytes, &mut |l, ts, d, w| out.push((l, ts, d.to_vec(), w)));
+        (out, r)
+    }
+
+    #[test]
+    fn classic_pcap_micro_and_nano() {
+        let f = pcap_file(&[(10, 5, b"abc"), (11, 7, b"de")], false);
+        let (frames, r) = collect(&f);
+        assert_eq!(r.unwrap().frames, 2);
+        assert_eq!(frames[0].1, Ts(10_000_005_000));
+        assert_eq!(frames[1].2, b"de");
+        assert_eq!(frames[1].3, 6);
+        let f = pcap_file(&[(10, 5, b"abc")], true);
+        let (frames, _) = collect(&f);
+        assert_eq!(frames[0].1, Ts(10_000_000_005));
+    }
+
+    #[test]
+    fn truncated_file_reports_offset_after_emitting_what_came_before() {
+        let mut f = pcap_file(&[(1, 0, &[7u8; 100]), (2, 0, &[8u8; 100])], false);
+        f.truncate(f.len() - 30);
+        let (frames, r) = collect(&f);
+        assert_eq!(frames.len(), 1);
+        let (offset, what) = r.unwrap_err();
+        assert_eq!(offset, 24 + 16 + 100, "{what}");
+        assert!(what.contains("truncated"), "{what}");
+    }
+
+    #[test]
+    fn garbage_is_a_clear_error() {
+        let (_, r) = collect(b"this is not a capture file at all, really");
+        assert!(r.unwrap_err().1.contains("not a pcap"));
+        let (_, r) = collect(b"");
+        assert!(r.unwrap_err().1.contains("empty"));
+    }
+
+    fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let len = (12 + body.len()) as u32;
+        let mut b = kind.to_le_bytes().to_vec();
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(body);
+        b.extend_from_slice(&len.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn pcapng_with_two_interfaces_and_resolutions() {
+        let mut f = Vec::new();
+        let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+        shb.extend_from_slice(&1u16.to_le_bytes());
+        shb.extend_from_slice(&0u16.to_le_bytes());
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        f.extend(block(0x0a0d_0d0a, &shb));
+        // Interface 0: Ethernet, default µs resolution.
+        let mut idb = 1u16.to_le_bytes().to_vec();
+        idb.extend_from_slice(&[0, 0]);
+        idb.extend_from_slice(&0u32.to_le_bytes());
+        f.extend(block(1, &idb));
+        // Interface 1: raw IP, if_tsresol = 9 (ns).
+        let mut idb = 101u16.to_le_bytes().to_vec();
+        idb.extend_from_slice(&[0, 0]);
+        idb.extend_from_slice(&0u32.to_le_bytes());
+        idb.extend_from_slice(&9u16.to_le_bytes()); // if_tsresol
+        idb.extend_from_slice(&1u16.to_le_bytes());
+        idb.extend_from_slice(&[9, 0, 0, 0]);
+        idb.extend_from_slice(&[0, 0, 0, 0]); // opt_endofopt
+        f.extend(block(1, &idb));
+        for (iface, ts) in [(0u32, 2_000_001u64), (1, 3_000_000_002)] {
+            let mut epb = iface.to_le_bytes().to_vec();
+            epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+            epb.extend_from_slice(&(ts as u32).to_le_bytes());
+            epb.extend_from_slice(&3u32.to_le_bytes());
+            epb.extend_from_slice(&3u32.to_le_bytes());
+            epb.extend_from_slice(&[1, 2, 3, 0]);
+            f.extend(block(6, &epb));
+        }
+        let (frames, r) = collect(&f);
+        assert_eq!(r.unwrap().frames, 2);
+        assert_eq!((frames[0].0, frames[0].1, frames[0].2.clone()), (LinkType::Ethernet, Ts(2_000_001_000), vec![1, 2, 3]));
+        assert_eq!((frames[1].0, frames[1].1), (LinkType::Raw, Ts(3_000_000_002)));
+    }
+}
