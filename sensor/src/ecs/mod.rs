@@ -409,3 +409,71 @@ impl Encoder {
         self.finish(ev)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{ConnMeta, Status};
+
+    fn txn() -> Txn {
+        let meta = ConnMeta {
+            client: "198.18.0.1:40000".parse().unwrap(),
+            server: "198.18.0.2:3306".parse().unwrap(),
+            l4: L4::Tcp,
+            vlan: vec![],
+        };
+        let mut t = Txn::new("mysql", &meta);
+        t.request_ts = Some(Ts(1_000));
+        t.response_ts = Some(Ts(3_000));
+        t.request_bytes = Some(10);
+        t.response_bytes = Some(20);
+        t.status = Status::Error;
+        t.method = Some("SELECT".into());
+        t.query = Some("SELECT 1".into());
+        t.notes.push("boom".into());
+        t.obj("mysql").insert("num_rows".into(), 1.into());
+        t.obj("mysql").insert("nothing".into(), Value::Null);
+        t
+    }
+
+    #[test]
+    fn envelope_fields() {
+        let ev = Encoder::default().txn_value(&txn(), &CommonConfig::default());
+        assert_eq!(ev["type"], "mysql");
+        assert_eq!(ev["event"]["duration"], 2000);
+        assert_eq!(ev["source"]["bytes"], 10);
+        assert_eq!(ev["destination"]["bytes"], 20);
+        assert_eq!(ev["network"]["bytes"], 30);
+        assert_eq!(ev["status"], "Error");
+        assert_eq!(ev["error"]["message"], "boom");
+        assert_eq!(ev["mysql"]["num_rows"], 1);
+        assert!(ev["mysql"].get("nothing").is_none(), "nulls dropped without keep_null");
+    }
+
+    #[test]
+    fn map_to_ecs_moves_legacy_fields() {
+        let common = CommonConfig { map_to_ecs: true, keep_null: true, ..CommonConfig::default() };
+        let ev = Encoder::default().txn_value(&txn(), &common);
+        assert!(ev.get("type").is_none() && ev.get("status").is_none() && ev.get("mysql").is_none());
+        assert_eq!(ev["network_traffic"]["status"], "Error");
+        assert_eq!(ev["network_traffic"]["mysql"]["num_rows"], 1);
+        assert_eq!(ev["network_traffic"]["mysql"]["method"], "SELECT");
+        assert!(ev["network_traffic"]["mysql"]["nothing"].is_null());
+        assert!(ev["event"].get("dataset").is_none());
+    }
+
+    #[test]
+    fn tags_and_fields() {
+        let mut common = CommonConfig::default();
+        common.tags = vec!["db".into()];
+        common.fields.insert("team".into(), "core".into());
+        let mut enc = Encoder::default();
+        enc.global.tags = vec!["sensor-a".into(), "db".into()];
+        enc.global.fields_under_root = true;
+        enc.global.fields.insert("site".into(), "lab".into());
+        let ev = enc.txn_value(&txn(), &common);
+        assert_eq!(ev["tags"], serde_json::json!(["db", "sensor-a"]));
+        assert_eq!(ev["fields"]["team"], "core");
+        assert_eq!(ev["site"], "lab");
+    }
+}
