@@ -1,34 +1,587 @@
-//! Mysql dissector (placeholder: being written; it claims its ports but publishes nothing yet).
+//! MySQL / MariaDB dissector (Packetbeat's `mysql` protocol).
+//!
+//! Scope: the handshake (server version, user, database; an SSLRequest stops parsing the
+//! connection), every command with FIFO correlation, text and binary result sets (multiple
+//! result sets, `CLIENT_DEPRECATE_EOF` — negotiated, or guessed from the packets when the
+//! handshake was not captured), COM_STMT_PREPARE/EXECUTE/CLOSE/RESET/FETCH with the prepared
+//! text remembered per connection, LOCAL INFILE, 16 MiB multi-packet messages. Rows are
+//! consumed packet by packet; a payload larger than a bounded window is skipped as it
+//! streams by (its head is still parsed).
+//!
+//! Layout: `parse.rs` pure parsers, `state.rs` the response state machine, `ecs.rs` event
+//! fields; this file holds the options, framing, handshake, correlation and the
+//! [`Dissector`] impl.
 
-use super::{CloseReason, Cx, Direction, Dissector, Probe, Progress, Transport};
+mod ecs;
+mod parse;
+mod state;
+#[cfg(test)]
+mod tests;
 
-/// Mysql-specific options.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {}
+use std::collections::HashMap;
+use std::time::Duration;
 
-/// One Mysql session.
-pub struct Mysql;
+use serde::Deserialize;
+
+use super::correlate::Fifo;
+use super::{CloseReason, Cx, Direction, Dissector, Probe, Progress, Reason, Transport};
+use crate::time::Ts;
+use ecs::Connect;
+use parse::{cmd, Header, HEADER_LEN, MAX_PAYLOAD};
+use state::{Opts, Request, Response, Shape};
+
+/// Protocol name (`type`, `network.protocol`, config key).
+pub const NAME: &str = "mysql";
+
+/// Packetbeat's default `max_rows`.
+const DEFAULT_MAX_ROWS: usize = 10;
+/// Packetbeat's default `max_row_length`.
+const DEFAULT_MAX_ROW_LENGTH: usize = 1024;
+/// Packetbeat's default `statement_timeout` (prepared statements unused this long are
+/// forgotten).
+const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Largest client packet parsed whole (statement text beyond it is cut): big enough for any
+/// hand-written or generated statement, small enough not to buffer a 16 MiB blob.
+const MAX_COMMAND_PACKET: usize = 1024 * 1024;
+/// Largest server packet parsed whole; larger ones (big rows) are skipped after their head.
+const MAX_SERVER_PACKET: usize = 64 * 1024;
+/// Head of an oversized server packet that is parsed (row display needs at most
+/// `max_row_length` of it).
+const MIN_PREFIX: usize = 4096;
+/// Most commands waiting for their responses: MySQL answers in order and clients rarely
+/// pipeline; the bound caps memory on one-sided captures.
+const MAX_PENDING_REQUESTS: usize = 64;
+/// Most prepared statements remembered per connection (ORMs keep a few hundred at most).
+const MAX_STATEMENTS: usize = 1024;
+
+/// MySQL-specific options (Packetbeat names).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Rows kept in `response` (with `send_response`).
+    pub max_rows: usize,
+    /// Bytes kept per row in `response`.
+    pub max_row_length: usize,
+    /// Prepared statements unused this long are forgotten.
+    #[serde(deserialize_with = "crate::config::de_duration")]
+    pub statement_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_rows: DEFAULT_MAX_ROWS,
+            max_row_length: DEFAULT_MAX_ROW_LENGTH,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+        }
+    }
+}
+
+/// Handshake progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hs {
+    /// Nothing seen yet.
+    Start,
+    /// Greeting seen, login not yet.
+    Greeted,
+    /// Login seen, waiting for the final OK/ERR.
+    Auth,
+    /// Command phase.
+    Done,
+}
+
+/// Framing of one direction.
+#[derive(Clone, Debug, Default)]
+struct Framer {
+    /// Payload bytes of the current (oversized) packet still to skip.
+    skip: usize,
+    /// The last packet was 16 MiB − 1 long: the next one continues the message.
+    cont: bool,
+    /// Time of the first byte of the unconsumed tail.
+    tail_ts: Option<Ts>,
+    /// Lost sync after a gap: wait for a plausible message start.
+    resync: bool,
+}
+
+/// A prepared statement.
+#[derive(Clone, Debug)]
+struct Stmt {
+    text: String,
+    used: Ts,
+}
+
+/// One MySQL connection.
+pub struct Mysql {
+    cfg: Config,
+    fr: [Framer; 2],
+    hs: Hs,
+    conn: Option<Box<Connect>>,
+    server_caps: Option<u32>,
+    deprecate_eof: Option<bool>,
+    requests: Fifo<Box<Request>>,
+    /// Response being received, for the oldest request.
+    resp: Option<Box<Response>>,
+    /// A no-response command whose 16 MiB continuation packets are still coming.
+    held: Option<Box<Request>>,
+    stmts: HashMap<u32, Stmt>,
+    upgraded: bool,
+}
+
+impl Mysql {
+    fn opts(&self) -> Opts {
+        Opts {
+            deprecate_eof: self.deprecate_eof,
+            max_rows: self.cfg.max_rows,
+            max_row_length: self.cfg.max_row_length,
+        }
+    }
+
+    fn publish(&self, cx: &mut Cx<'_>, req: Box<Request>, resp: Option<Box<Response>>, note: Option<&str>) {
+        let expects = shape_of(&req) != Shape::None;
+        let txn = ecs::build(cx, *req, resp.map(|r| *r), note, expects);
+        cx.emit(txn);
+    }
+
+    fn publish_conn(&mut self, cx: &mut Cx<'_>, note: Option<&str>) {
+        if let Some(c) = self.conn.take() {
+            let txn = ecs::build_connect(cx, *c, note);
+            cx.emit(txn);
+        }
+    }
+
+    /// The response in progress is complete: publish it with its request.
+    fn finish_response(&mut self, cx: &mut Cx<'_>, note: Option<&str>) {
+        let Some(resp) = self.resp.take() else {
+            return;
+        };
+        if let Some((_, req)) = self.requests.pop() {
+            if let Some((id, _, _)) = resp.prepared {
+                self.remember(cx.ts, id, req.query.clone());
+            }
+            self.publish(cx, req, Some(resp), note);
+        }
+    }
+
+    fn remember(&mut self, ts: Ts, id: u32, text: Option<String>) {
+        let Some(text) = text else {
+            return;
+        };
+        if self.stmts.len() >= MAX_STATEMENTS && !self.stmts.contains_key(&id) {
+            let oldest = self.stmts.iter().min_by_key(|(_, s)| s.used).map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                self.stmts.remove(&k);
+            }
+        }
+        self.stmts.insert(id, Stmt { text, used: ts });
+    }
+
+    /// Largest packet of `dir` parsed whole.
+    fn whole_limit(&self, dir: Direction) -> usize {
+        match dir {
+            Direction::ToServer => MAX_COMMAND_PACKET,
+            Direction::ToClient => MAX_SERVER_PACKET,
+        }
+    }
+
+    fn client_packet(&mut self, cx: &mut Cx<'_>, ts: Ts, h: Header, p: &[u8], cont: bool) -> Option<Progress> {
+        let size = (HEADER_LEN + h.len) as u64;
+        let last = h.len < MAX_PAYLOAD;
+        if cont {
+            if let Some(r) = self.held.as_mut() {
+                r.bytes += size;
+            } else if self.hs == Hs::Auth {
+                if let Some(c) = self.conn.as_mut() {
+                    c.req_bytes += size;
+                }
+            } else if let Some((_, r)) = self.requests.back_mut() {
+                r.bytes += size;
+            }
+            if last {
+                if let Some(r) = self.held.take() {
+                    self.publish(cx, r, None, None);
+                }
+            }
+            return None;
+        }
+        if h.seq == 0 {
+            self.command(cx, ts, h, p);
+            return None;
+        }
+        match self.hs {
+            Hs::Start | Hs::Greeted => {
+                let Some(login) = parse::login(p) else {
+                    cx.anomaly();
+                    return None;
+                };
+                let c = self.conn.get_or_insert_with(Box::default);
+                c.req_ts = Some(ts);
+                c.req_bytes += size;
+                let ssl = login.ssl() && h.len <= parse::LOGIN_FIXED_LEN;
+                let caps = login.caps;
+                c.login = Some(login);
+                self.deprecate_eof = Some(
+                    caps & parse::CLIENT_DEPRECATE_EOF != 0
+                        && self.server_caps.is_none_or(|s| s & parse::CLIENT_DEPRECATE_EOF != 0),
+                );
+                if ssl {
+                    self.upgraded = true;
+                    self.publish_conn(cx, Some(ecs::NOTE_TLS));
+                    return Some(Progress::GiveUp(Reason::Upgraded));
+                }
+                self.hs = Hs::Auth;
+            }
+            Hs::Auth => {
+                if let Some(c) = self.conn.as_mut() {
+                    c.req_bytes += size;
+                }
+            }
+            Hs::Done => {
+                let infile = self.resp.as_ref().is_some_and(|r| r.wants_infile());
+                match self.requests.front_mut() {
+                    Some((_, r)) if infile => r.bytes += size,
+                    _ => cx.anomaly(),
+                }
+            }
+        }
+        None
+    }
+
+    /// A client packet with sequence id 0: a new command.
+    fn command(&mut self, cx: &mut Cx<'_>, ts: Ts, h: Header, p: &[u8]) {
+        let Some((&c, body)) = p.split_first() else {
+            cx.anomaly();
+            return;
+        };
+        if !parse::is_command(c) {
+            cx.anomaly();
+            return;
+        }
+        if self.hs != Hs::Done {
+            if self.hs == Hs::Auth {
+                self.publish_conn(cx, None);
+            }
+            self.conn = None;
+            self.hs = Hs::Done;
+        }
+        self.fr[1].resync = false;
+        if self.resp.as_ref().is_some_and(|r| r.may_be_done()) {
+            self.finish_response(cx, None);
+        }
+        let mut req = Box::new(Request {
+            ts,
+            cmd: c,
+            bytes: (HEADER_LEN + h.len) as u64,
+            query: None,
+            stmt_id: None,
+            infile: false,
+            notes: Vec::new(),
+        });
+        match c {
+            cmd::QUERY | cmd::STMT_PREPARE | cmd::INIT_DB => {
+                req.query = Some(parse::text(body));
+                if h.len > p.len() {
+                    req.notes.push(ecs::NOTE_TRUNCATED.to_owned());
+                }
+            }
+            cmd::STMT_EXECUTE
+            | cmd::STMT_CLOSE
+            | cmd::STMT_RESET
+            | cmd::STMT_FETCH
+            | cmd::STMT_SEND_LONG_DATA => {
+                let id = parse::Rd::new(body).u32();
+                req.stmt_id = id;
+                let known = id.and_then(|id| self.stmts.get_mut(&id));
+                match known {
+                    Some(s) => {
+                        s.used = ts;
+                        req.query = Some(s.text.clone());
+                    }
+                    None => req.notes.push(ecs::NOTE_UNKNOWN_STMT.to_owned()),
+                }
+                if c == cmd::STMT_CLOSE {
+                    if let Some(id) = id {
+                        self.stmts.remove(&id);
+                    }
+                }
+            }
+            _ => {}
+        }
+        if shape(c) == Shape::None {
+            if h.len == MAX_PAYLOAD {
+                if let Some(old) = self.held.replace(req) {
+                    self.publish(cx, old, None, None);
+                }
+            } else {
+                self.publish(cx, req, None, None);
+            }
+            return;
+        }
+        if let Some((_, old)) = self.requests.push(ts, req) {
+            // The oldest request fell out: its response (if being received) goes with it.
+            let resp = self.resp.take();
+            self.publish(cx, old, resp, Some(ecs::NOTE_UNMATCHED));
+        }
+    }
+
+    fn server_packet(&mut self, cx: &mut Cx<'_>, ts: Ts, h: Header, p: &[u8], cont: bool) {
+        let size = (HEADER_LEN + h.len) as u64;
+        if cont {
+            if let Some(r) = self.resp.as_mut() {
+                r.bytes += size;
+            } else if let Some(c) = self.conn.as_mut() {
+                c.resp_bytes += size;
+            }
+            return;
+        }
+        let first = p.first().copied();
+        if self.hs == Hs::Start || self.hs == Hs::Greeted {
+            if h.seq == 0 && self.requests.is_empty() && parse::looks_like_greeting(p) {
+                let g = parse::greeting(p);
+                let c = self.conn.get_or_insert_with(Box::default);
+                c.resp_bytes += size;
+                c.resp_ts.get_or_insert(ts);
+                if let Some(g) = g {
+                    c.version = Some(g.version);
+                    self.server_caps = Some(g.caps);
+                }
+                self.hs = Hs::Greeted;
+                return;
+            }
+            if h.seq == 0 && first == Some(parse::ERR) && self.requests.is_empty() {
+                // Refused before the login (too many connections, host blocked).
+                let c = self.conn.get_or_insert_with(Box::default);
+                c.resp_bytes += size;
+                c.resp_ts.get_or_insert(ts);
+                c.err = parse::err_packet(p);
+                self.publish_conn(cx, None);
+                self.hs = Hs::Done;
+                return;
+            }
+        }
+        if self.hs == Hs::Auth {
+            if let Some(c) = self.conn.as_mut() {
+                c.resp_bytes += size;
+                if c.login.is_some() && c.resp_ts.is_none_or(|t| t < c.req_ts.unwrap_or(t)) {
+                    c.resp_ts = Some(ts);
+                }
+                match first {
+                    Some(parse::OK) => {
+                        c.ok = true;
+                        self.publish_conn(cx, None);
+                        self.hs = Hs::Done;
+                    }
+                    Some(parse::ERR) => {
+                        c.err = parse::err_packet(p);
+                        self.publish_conn(cx, None);
+                        self.hs = Hs::Done;
+                    }
+                    _ => {}
+                }
+            }
+            return;
+        }
+        if self.fr[1].resync {
+            return;
+        }
+        if self.resp.is_none() {
+            let Some((_, req)) = self.requests.front_mut() else {
+                // A response without a request (capture started mid-response): dropped.
+                return;
+            };
+            let keep = cx.common.send_response;
+            self.resp = Some(Box::new(Response::new(ts, req.cmd, keep)));
+        }
+        let o = self.opts();
+        let Some(r) = self.resp.as_mut() else {
+            return;
+        };
+        r.bytes += size;
+        if let Some(learnt) = r.packet(&o, p, h.len) {
+            if self.deprecate_eof.is_none() {
+                self.deprecate_eof = Some(learnt);
+            }
+        }
+        if r.done() {
+            self.finish_response(cx, None);
+        }
+    }
+
+    /// Is `p` (client, after a gap) a plausible command start?
+    fn plausible_command(h: Header, p: &[u8]) -> bool {
+        h.seq == 0 && h.len > 0 && p.first().is_some_and(|&c| parse::is_command(c))
+    }
+}
+
+fn shape_of(r: &Request) -> Shape {
+    state::shape(r.cmd)
+}
+
+fn shape(c: u8) -> Shape {
+    state::shape(c)
+}
 
 impl Dissector for Mysql {
-    const NAME: &'static str = "mysql";
+    const NAME: &'static str = NAME;
     const TRANSPORT: Transport = Transport::Tcp;
     const DEFAULT_PORTS: &'static [u16] = &[3306, 3307];
     type Config = Config;
 
-    fn probe(_dir: Direction, _data: &[u8]) -> Probe {
-        Probe::Unsure
+    fn probe(dir: Direction, data: &[u8]) -> Probe {
+        let Some(h) = parse::header(data) else {
+            return Probe::Unsure;
+        };
+        let p = data.get(HEADER_LEN..).unwrap_or_default();
+        match dir {
+            Direction::ToClient if h.seq == 0 && parse::looks_like_greeting(p) => Probe::Match,
+            Direction::ToServer if h.seq == 0 && p.first().is_some_and(|&c| c == cmd::QUERY) => {
+                Probe::Match
+            }
+            _ if h.len == 0 => Probe::NotMine,
+            _ => Probe::Unsure,
+        }
     }
 
-    fn new(_cfg: &Config) -> Self {
-        Mysql
+    fn new(cfg: &Config) -> Self {
+        Mysql {
+            cfg: cfg.clone(),
+            fr: [Framer::default(), Framer::default()],
+            hs: Hs::Start,
+            conn: None,
+            server_caps: None,
+            deprecate_eof: None,
+            requests: Fifo::new(MAX_PENDING_REQUESTS),
+            resp: None,
+            held: None,
+            stmts: HashMap::new(),
+            upgraded: false,
+        }
     }
 
-    fn parse(&mut self, _cx: &mut Cx<'_>, _dir: Direction, _data: &[u8]) -> Progress {
-        Progress::Consumed
+    fn parse(&mut self, cx: &mut Cx<'_>, dir: Direction, data: &[u8]) -> Progress {
+        if self.upgraded {
+            return Progress::GiveUp(Reason::Upgraded);
+        }
+        let i = dir.index();
+        let first_ts = self.fr.get_mut(i).and_then(|f| f.tail_ts.take()).unwrap_or(cx.ts);
+        let limit = self.whole_limit(dir);
+        let prefix = MIN_PREFIX.max(self.cfg.max_row_length.saturating_add(64)).min(limit);
+        let mut off = 0usize;
+        loop {
+            let rest = data.get(off..).unwrap_or_default();
+            if rest.is_empty() {
+                return Progress::Consumed;
+            }
+            let Some(fr) = self.fr.get_mut(i) else {
+                return Progress::Consumed;
+            };
+            if fr.skip > 0 {
+                let n = fr.skip.min(rest.len());
+                fr.skip -= n;
+                off += n;
+                continue;
+            }
+            let ts = if off == 0 { first_ts } else { cx.ts };
+            let Some(h) = parse::header(rest) else {
+                fr.tail_ts = Some(ts);
+                return Progress::NeedMore {
+                    consumed: off,
+                    needed: HEADER_LEN - rest.len(),
+                };
+            };
+            let want = if h.len <= limit { h.len } else { prefix };
+            let Some(p) = rest.get(HEADER_LEN..HEADER_LEN + want) else {
+                fr.tail_ts = Some(ts);
+                return Progress::NeedMore {
+                    consumed: off,
+                    needed: HEADER_LEN + want - rest.len(),
+                };
+            };
+            if fr.resync {
+                if dir == Direction::ToServer && Self::plausible_command(h, p) {
+                    fr.resync = false;
+                    fr.cont = false;
+                } else {
+                    // Not a packet boundary we can trust: drop what was given.
+                    return Progress::Consumed;
+                }
+            }
+            let cont = fr.cont;
+            fr.cont = h.len == MAX_PAYLOAD;
+            fr.skip = h.len - want;
+            off += HEADER_LEN + want;
+            match dir {
+                Direction::ToServer => {
+                    if let Some(p) = self.client_packet(cx, ts, h, p, cont) {
+                        return p;
+                    }
+                }
+                Direction::ToClient => self.server_packet(cx, ts, h, p, cont),
+            }
+        }
     }
 
-    fn on_gap(&mut self, _cx: &mut Cx<'_>, _dir: Direction, _len: usize) {}
+    fn on_gap(&mut self, cx: &mut Cx<'_>, dir: Direction, len: usize) {
+        if self.upgraded {
+            return;
+        }
+        let Some(fr) = self.fr.get_mut(dir.index()) else {
+            return;
+        };
+        if fr.skip >= len && fr.skip > 0 {
+            // Inside a payload being skipped: framing holds.
+            fr.skip -= len;
+            if dir == Direction::ToClient {
+                if let Some(r) = self.resp.as_mut() {
+                    if !r.notes.iter().any(|n| n == ecs::NOTE_LOSS_RESPONSE) {
+                        r.notes.push(ecs::NOTE_LOSS_RESPONSE.to_owned());
+                    }
+                }
+            }
+            return;
+        }
+        *fr = Framer {
+            resync: true,
+            ..Framer::default()
+        };
+        if self.hs != Hs::Done {
+            self.publish_conn(cx, Some(ecs::NOTE_LOSS_RESPONSE));
+            self.hs = Hs::Done;
+        }
+        if dir == Direction::ToClient && self.resp.is_some() {
+            self.finish_response(cx, Some(ecs::NOTE_LOSS_RESPONSE));
+        }
+    }
 
-    fn on_close(&mut self, _cx: &mut Cx<'_>, _why: CloseReason) {}
+    fn on_timer(&mut self, cx: &mut Cx<'_>) {
+        if self.resp.is_none() && !self.requests.is_empty() {
+            let mut expired = Vec::new();
+            self.requests
+                .expire(cx.ts, cx.common.transaction_timeout, |_, r| expired.push(r));
+            for r in expired {
+                self.publish(cx, r, None, Some(ecs::NOTE_TIMED_OUT));
+            }
+        }
+        let keep = self.cfg.statement_timeout;
+        let now = cx.ts;
+        self.stmts.retain(|_, s| s.used.add(keep) > now);
+    }
+
+    fn on_close(&mut self, cx: &mut Cx<'_>, _why: CloseReason) {
+        if self.hs == Hs::Auth {
+            self.publish_conn(cx, None);
+        }
+        if let Some(r) = self.held.take() {
+            self.publish(cx, r, None, None);
+        }
+        if let Some(r) = self.resp.as_ref() {
+            let note = (!r.done() && !r.may_be_done()).then_some(ecs::NOTE_INCOMPLETE);
+            self.finish_response(cx, note);
+        }
+        let pending: Vec<Box<Request>> = self.requests.drain().map(|(_, r)| r).collect();
+        for r in pending {
+            self.publish(cx, r, None, Some(ecs::NOTE_UNMATCHED));
+        }
+        self.stmts.clear();
+    }
 }
