@@ -4,7 +4,7 @@
 set -euo pipefail
 
 need_apt=()
-for pkg in clang llvm m4 libelf-dev zlib1g-dev libbpf-dev pkg-config iproute2 ethtool tcpdump bpftool python3; do
+for pkg in clang llvm m4 libelf-dev zlib1g-dev libbpf-dev libssl-dev pkg-config iproute2 ethtool tcpdump bpftool python3; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
