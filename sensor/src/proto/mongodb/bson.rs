@@ -166,15 +166,6 @@ impl<'a> Doc<'a> {
         self.iter().next()
     }
 
-    /// Number of elements (for arrays: the length).
-    pub fn len(&self) -> usize {
-        self.iter().count()
-    }
-
-    /// True when the document has no element.
-    pub fn is_empty(&self) -> bool {
-        self.iter().next().is_none()
-    }
 }
 
 /// Iterator over the elements of a [`Doc`].
@@ -227,7 +218,11 @@ fn element(b: &[u8], at: usize) -> Option<(&[u8], Val<'_>, usize)> {
         }
         0x03 | 0x04 => {
             let (d, n) = Doc::parse(b.get(p..)?)?;
-            let v = if t == 0x03 { Val::Doc(d) } else { Val::Array(d) };
+            let v = if t == 0x03 {
+                Val::Doc(d)
+            } else {
+                Val::Array(d)
+            };
             (v, p + n)
         }
         0x05 => {

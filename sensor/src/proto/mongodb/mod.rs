@@ -269,11 +269,16 @@ impl Dissector for Mongodb {
     fn on_timer(&mut self, cx: &mut Cx<'_>) {
         let timeout = cx.common.transaction_timeout;
         // A reply being received answers a pending request: wait for it.
-        if self.streams.get(Direction::ToClient.index()).is_some_and(Stream::in_progress) {
+        if self
+            .streams
+            .get(Direction::ToClient.index())
+            .is_some_and(Stream::in_progress)
+        {
             return;
         }
         let mut expired = Vec::new();
-        self.pending.expire(cx.ts, timeout, |_, _, s| expired.push(s));
+        self.pending
+            .expire(cx.ts, timeout, |_, _, s| expired.push(s));
         for s in expired {
             Self::publish(cx, Some(s), None, true);
         }

@@ -38,7 +38,13 @@ pub const DOC_CUT: &str = " ...";
 pub const DOCS_CUT: &str = "[...]";
 
 /// Session-noise keys left out of the legacy `query` text.
-const NOISE_KEYS: &[&str] = &["$db", "lsid", "$clusterTime", "$readPreference", "txnNumber"];
+const NOISE_KEYS: &[&str] = &[
+    "$db",
+    "lsid",
+    "$clusterTime",
+    "$readPreference",
+    "txnNumber",
+];
 
 /// OP_REPLY.
 pub const OP_REPLY: i32 = 1;
@@ -726,7 +732,11 @@ fn op_reply(body: &[u8], cut: bool, opts: &Opts, m: &mut Msg) {
     let mut first = true;
     for _ in 0..usize::try_from(n).unwrap_or(0).min(MAX_SEQ_DOCS) {
         let rest = body.get(at..).unwrap_or_default();
-        let parsed = if cut { Doc::lenient(rest) } else { Doc::parse(rest) };
+        let parsed = if cut {
+            Doc::lenient(rest)
+        } else {
+            Doc::parse(rest)
+        };
         let Some((d, len)) = parsed else {
             if !cut {
                 m.bad("Malformed OP_REPLY document");
@@ -776,7 +786,11 @@ fn op_query(body: &[u8], cut: bool, opts: &Opts, m: &mut Msg) {
     m.skip = i64::from(skip);
     m.limit = i64::from(ret);
     let rest = body.get(p + 8..).unwrap_or_default();
-    let parsed = if cut { Doc::lenient(rest) } else { Doc::parse(rest) };
+    let parsed = if cut {
+        Doc::lenient(rest)
+    } else {
+        Doc::parse(rest)
+    };
     let Some((q, n)) = parsed else {
         m.method = Some("find".into());
         m.resource = Some(full);
@@ -792,10 +806,14 @@ fn op_query(body: &[u8], cut: bool, opts: &Opts, m: &mut Msg) {
             .get("$query")
             .or_else(|| q.get("query"))
             .and_then(|v| v.as_doc())
-            .filter(|_| q.first().is_some_and(|(k, _)| k == b"$query" || k == b"query"))
+            .filter(|_| {
+                q.first()
+                    .is_some_and(|(k, _)| k == b"$query" || k == b"query")
+            })
             .unwrap_or(q);
         command(&inner, &[], opts, m);
-        m.fields.insert("fullCollectionName".into(), full.clone().into());
+        m.fields
+            .insert("fullCollectionName".into(), full.clone().into());
         let coll = inner.first().and_then(|(_, v)| v.as_str());
         m.resource = Some(match coll {
             Some(c) if !c.is_empty() => format!("{db}.{c}"),
