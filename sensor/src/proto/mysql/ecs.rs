@@ -22,6 +22,8 @@ pub const NOTE_UNKNOWN_STMT: &str = "The actual query being used is unknown";
 pub const NOTE_TRUNCATED: &str = "Query truncated";
 /// Note on a login published when the connection switched to TLS.
 pub const NOTE_TLS: &str = "Connection upgraded to TLS";
+/// Note on a login after which the connection uses the compressed protocol (not parsed).
+pub const NOTE_COMPRESSED: &str = "Compressed protocol: commands are not parsed";
 /// Note on a response still incomplete when the connection ended.
 pub const NOTE_INCOMPLETE: &str = "Response incomplete";
 
@@ -44,8 +46,9 @@ pub fn build(
         req.cmd,
         cmd::QUERY | cmd::STMT_PREPARE | cmd::STMT_EXECUTE
     );
-    t.method = Some(match (&req.query, sql) {
-        (Some(q), true) => parse::sql_verb(q),
+    let verb = req.query.as_deref().filter(|_| sql).map(parse::sql_verb);
+    t.method = Some(match verb {
+        Some(v) if !v.is_empty() => v,
         _ => parse::command_name(req.cmd).to_owned(),
     });
     if let Some(q) = &req.query {

@@ -118,6 +118,7 @@ pub struct Mysql {
     hs: Hs,
     conn: Option<Box<Connect>>,
     server_caps: Option<u32>,
+    client_caps: Option<u32>,
     deprecate_eof: Option<bool>,
     requests: Fifo<Box<Request>>,
     /// Response being received, for the oldest request.
@@ -219,6 +220,7 @@ impl Mysql {
                 c.req_bytes += size;
                 let ssl = login.ssl() && h.len <= parse::LOGIN_FIXED_LEN;
                 let caps = login.caps;
+                self.client_caps = Some(caps);
                 c.login = Some(login);
                 self.deprecate_eof = Some(
                     caps & parse::CLIENT_DEPRECATE_EOF != 0
@@ -237,9 +239,9 @@ impl Mysql {
                 }
             }
             Hs::Done => {
-                let infile = self.resp.as_ref().is_some_and(|r| r.wants_infile());
+                let wanted = self.resp.as_ref().is_some_and(|r| r.wants_client_data());
                 match self.requests.front_mut() {
-                    Some((_, r)) if infile => r.bytes += size,
+                    Some((_, r)) if wanted => r.bytes += size,
                     _ => cx.anomaly(),
                 }
             }
@@ -278,8 +280,16 @@ impl Mysql {
             notes: Vec::new(),
         });
         match c {
-            cmd::QUERY | cmd::STMT_PREPARE | cmd::INIT_DB => {
-                req.query = Some(parse::text(body));
+            cmd::QUERY | cmd::STMT_PREPARE | cmd::INIT_DB | cmd::FIELD_LIST => {
+                let text = match c {
+                    cmd::QUERY if self.query_attrs(body) => parse::skip_query_attributes(body),
+                    cmd::FIELD_LIST => Some(parse::Rd::new(body).nul_str()),
+                    _ => Some(body),
+                };
+                match text {
+                    Some(t) => req.query = Some(parse::text(t)),
+                    None => cx.anomaly(),
+                }
                 if h.len > p.len() {
                     req.notes.push(ecs::NOTE_TRUNCATED.to_owned());
                 }
@@ -368,8 +378,11 @@ impl Mysql {
                 match first {
                     Some(parse::OK) => {
                         c.ok = true;
-                        self.publish_conn(cx, None);
+                        let compressed = self.negotiated(parse::CLIENT_COMPRESS | parse::CLIENT_ZSTD);
+                        self.publish_conn(cx, compressed.then_some(ecs::NOTE_COMPRESSED));
                         self.hs = Hs::Done;
+                        // The compressed protocol (another framing) is not parsed.
+                        self.upgraded |= compressed;
                     }
                     Some(parse::ERR) => {
                         c.err = parse::err_packet(p);
@@ -405,6 +418,22 @@ impl Mysql {
         if r.done() {
             self.finish_response(cx, None);
         }
+    }
+
+    /// Did both sides announce one of `caps` (`false` when the handshake was not seen)?
+    fn negotiated(&self, caps: u32) -> bool {
+        let both = self.client_caps.unwrap_or(0) & self.server_caps.unwrap_or(0);
+        both & caps != 0
+    }
+
+    /// Does this COM_QUERY body start with query attributes (MySQL 8.0.23+)? From the
+    /// handshake when it was seen, else from the bytes: SQL text never starts with a control
+    /// character followed by 0x01 (the parameter-set count).
+    fn query_attrs(&self, body: &[u8]) -> bool {
+        if self.client_caps.is_some() && self.server_caps.is_some() {
+            return self.negotiated(parse::CLIENT_QUERY_ATTRIBUTES);
+        }
+        matches!(body, [n, 1, ..] if *n < 0x20 && !n.is_ascii_whitespace())
     }
 
     /// Is `p` (client, after a gap) a plausible command start?
@@ -449,6 +478,7 @@ impl Dissector for Mysql {
             hs: Hs::Start,
             conn: None,
             server_caps: None,
+            client_caps: None,
             deprecate_eof: None,
             requests: Fifo::new(MAX_PENDING_REQUESTS),
             resp: None,
@@ -517,6 +547,9 @@ impl Dissector for Mysql {
                     }
                 }
                 Direction::ToClient => self.server_packet(cx, ts, h, p, cont),
+            }
+            if self.upgraded {
+                return Progress::GiveUp(Reason::Upgraded);
             }
         }
     }

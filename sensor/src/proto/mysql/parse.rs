@@ -33,6 +33,12 @@ pub const CLIENT_SECURE_CONNECTION: u32 = 0x0000_8000;
 pub const CLIENT_PLUGIN_AUTH: u32 = 0x0008_0000;
 /// Capability: length-encoded auth response.
 pub const CLIENT_PLUGIN_AUTH_LENENC: u32 = 0x0020_0000;
+/// Capability: the zlib-compressed protocol.
+pub const CLIENT_COMPRESS: u32 = 0x0000_0020;
+/// Capability: the zstd-compressed protocol.
+pub const CLIENT_ZSTD: u32 = 0x0400_0000;
+/// Capability: COM_QUERY carries query attributes before the text (MySQL 8.0.23+).
+pub const CLIENT_QUERY_ATTRIBUTES: u32 = 0x0800_0000;
 /// Capability: result sets end with an OK packet instead of EOF packets.
 pub const CLIENT_DEPRECATE_EOF: u32 = 0x0100_0000;
 
@@ -464,4 +470,59 @@ pub fn sql_verb(q: &str) -> String {
     } else {
         word.to_uppercase()
     }
+}
+
+/// Most query attributes decoded in one COM_QUERY (the server accepts at most 65535;
+/// clients send a handful).
+const MAX_QUERY_ATTRIBUTES: u64 = 4096;
+
+/// The SQL text after the query attributes of a COM_QUERY body (`None` if malformed).
+pub fn skip_query_attributes(body: &[u8]) -> Option<&[u8]> {
+    let mut r = Rd::new(body);
+    let n = r.lenenc()?;
+    r.lenenc()?; // parameter set count (always 1)
+    if n == 0 {
+        return Some(r.rest());
+    }
+    if n > MAX_QUERY_ATTRIBUTES {
+        return None;
+    }
+    let n = usize::try_from(n).ok()?;
+    let bitmap = r.take(n.div_ceil(8))?;
+    if r.u8()? != 1 {
+        return None; // types are always sent with query attributes
+    }
+    let types = r;
+    for _ in 0..n {
+        r.u8()?;
+        r.u8()?;
+        r.lenenc_str()?; // name
+    }
+    let mut tr = types;
+    for i in 0..n {
+        let t = tr.u8()?;
+        tr.u8()?;
+        tr.lenenc_str()?;
+        let null = bitmap.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0);
+        if !null {
+            skip_binary_value(&mut r, t)?;
+        }
+    }
+    Some(r.rest())
+}
+
+/// Skip one binary-protocol value of column type `t`.
+pub fn skip_binary_value(r: &mut Rd<'_>, t: u8) -> Option<()> {
+    let n = match t {
+        0x06 => 0,               // NULL
+        0x01 => 1,               // TINY
+        0x02 | 0x0d => 2,        // SHORT, YEAR
+        0x03 | 0x04 | 0x09 => 4, // LONG, FLOAT, INT24
+        0x05 | 0x08 => 8,        // DOUBLE, LONGLONG
+        // TIMESTAMP, DATE, TIME, DATETIME: length byte + that many bytes.
+        0x07 | 0x0a | 0x0b | 0x0c => usize::from(r.u8()?),
+        // Strings, DECIMAL, BLOBs, JSON, BIT, ...: length-encoded.
+        _ => usize::try_from(r.lenenc()?).ok()?,
+    };
+    r.take(n).map(|_| ())
 }

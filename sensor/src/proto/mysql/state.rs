@@ -179,9 +179,11 @@ impl Response {
         matches!(self.phase, Phase::PrepEof { then_cols: 0 })
     }
 
-    /// The server asked for a LOCAL INFILE (the client sends the file next).
-    pub fn wants_infile(&self) -> bool {
-        self.phase == Phase::Start && self.infile
+    /// Client packets with a non-zero sequence id belong to this command: the file of a
+    /// LOCAL INFILE, or the auth data of a COM_CHANGE_USER.
+    pub fn wants_client_data(&self) -> bool {
+        (self.phase == Phase::Start && self.infile)
+            || (self.shape == Shape::Auth && self.phase != Phase::Done)
     }
 
     /// Feed one packet (payload head `p`, full payload length `len`). Returns what was learnt

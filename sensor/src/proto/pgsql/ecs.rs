@@ -57,7 +57,7 @@ pub fn build(cx: &Cx<'_>, u: Unit, resp: Option<Resp>, note: Option<&str>) -> Tx
         Kind::Simple | Kind::Extended => {
             if let Some(q) = &u.query {
                 let q = parse::normalize_ws(q);
-                t.method = Some(parse::sql_verb(&q));
+                t.method = Some(parse::sql_verb(&q)).filter(|v| !v.is_empty());
                 if cx.common.send_request {
                     t.request_raw = Some(q.clone());
                 }
