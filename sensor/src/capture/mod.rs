@@ -1,4 +1,5 @@
 //! Packet sources. `pcap` replays capture files; live AF_XDP capture comes with the data plane.
 //! Both feed the same [`crate::pipeline::Pipeline`].
 
+pub mod afxdp;
 pub mod pcap;
