@@ -5,6 +5,7 @@
 //! replay), so replay output is deterministic: flows live in a slab iterated in slot order.
 
 mod session;
+pub mod worker;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -152,6 +153,16 @@ impl Pipeline {
         if let Decoded::Packet(p) = decoder.decode(link, ts, data, wire_len) {
             core.packet(&p);
         }
+    }
+
+    /// Advance the clock without a packet (live capture while idle): due timers run.
+    pub fn idle(&mut self, now: Ts) {
+        self.core.advance(now, &mut self.decoder);
+    }
+
+    /// Push buffered events to the output.
+    pub fn flush_output(&mut self) {
+        let _ = self.core.out.flush();
     }
 
     /// End of input: every pending transaction is published and every flow gets its final
