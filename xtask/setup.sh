@@ -7,11 +7,21 @@ need_apt=()
 for pkg in clang llvm m4 libelf-dev zlib1g-dev libbpf-dev libssl-dev pkg-config iproute2 ethtool tcpdump bpftool python3; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+# Real servers and clients for the network-namespace end-to-end tests.
+for pkg in nginx dnsmasq-base redis-server redis-tools curl bind9-dnsutils iputils-ping; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Packages must not start their services on the host: the tests start their own servers
+  # inside network namespaces.
+  policy=/usr/sbin/policy-rc.d
+  had_policy=0; [ -e "$policy" ] && had_policy=1
+  [ "$had_policy" = 1 ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; }
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+  [ "$had_policy" = 1 ] || rm -f "$policy"
 fi
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
