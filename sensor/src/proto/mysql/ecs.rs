@@ -42,10 +42,7 @@ pub fn build(
     let mut my = Map::new();
     t.request_ts = Some(req.ts);
     t.request_bytes = Some(req.bytes);
-    let sql = matches!(
-        req.cmd,
-        cmd::QUERY | cmd::STMT_PREPARE | cmd::STMT_EXECUTE
-    );
+    let sql = matches!(req.cmd, cmd::QUERY | cmd::STMT_PREPARE | cmd::STMT_EXECUTE);
     let verb = req.query.as_deref().filter(|_| sql).map(parse::sql_verb);
     t.method = Some(match verb {
         Some(v) if !v.is_empty() => v,

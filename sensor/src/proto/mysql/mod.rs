@@ -16,7 +16,7 @@ mod ecs;
 mod parse;
 mod state;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -138,7 +138,13 @@ impl Mysql {
         }
     }
 
-    fn publish(&self, cx: &mut Cx<'_>, req: Box<Request>, resp: Option<Box<Response>>, note: Option<&str>) {
+    fn publish(
+        &self,
+        cx: &mut Cx<'_>,
+        req: Box<Request>,
+        resp: Option<Box<Response>>,
+        note: Option<&str>,
+    ) {
         let expects = shape_of(&req) != Shape::None;
         let txn = ecs::build(cx, *req, resp.map(|r| *r), note, expects);
         cx.emit(txn);
@@ -169,7 +175,11 @@ impl Mysql {
             return;
         };
         if self.stmts.len() >= MAX_STATEMENTS && !self.stmts.contains_key(&id) {
-            let oldest = self.stmts.iter().min_by_key(|(_, s)| s.used).map(|(k, _)| *k);
+            let oldest = self
+                .stmts
+                .iter()
+                .min_by_key(|(_, s)| s.used)
+                .map(|(k, _)| *k);
             if let Some(k) = oldest {
                 self.stmts.remove(&k);
             }
@@ -185,7 +195,14 @@ impl Mysql {
         }
     }
 
-    fn client_packet(&mut self, cx: &mut Cx<'_>, ts: Ts, h: Header, p: &[u8], cont: bool) -> Option<Progress> {
+    fn client_packet(
+        &mut self,
+        cx: &mut Cx<'_>,
+        ts: Ts,
+        h: Header,
+        p: &[u8],
+        cont: bool,
+    ) -> Option<Progress> {
         let size = (HEADER_LEN + h.len) as u64;
         let last = h.len < MAX_PAYLOAD;
         if cont {
@@ -224,7 +241,9 @@ impl Mysql {
                 c.login = Some(login);
                 self.deprecate_eof = Some(
                     caps & parse::CLIENT_DEPRECATE_EOF != 0
-                        && self.server_caps.is_none_or(|s| s & parse::CLIENT_DEPRECATE_EOF != 0),
+                        && self
+                            .server_caps
+                            .is_none_or(|s| s & parse::CLIENT_DEPRECATE_EOF != 0),
                 );
                 if ssl {
                     self.upgraded = true;
@@ -378,7 +397,8 @@ impl Mysql {
                 match first {
                     Some(parse::OK) => {
                         c.ok = true;
-                        let compressed = self.negotiated(parse::CLIENT_COMPRESS | parse::CLIENT_ZSTD);
+                        let compressed =
+                            self.negotiated(parse::CLIENT_COMPRESS | parse::CLIENT_ZSTD);
                         self.publish_conn(cx, compressed.then_some(ecs::NOTE_COMPRESSED));
                         self.hs = Hs::Done;
                         // The compressed protocol (another framing) is not parsed.
@@ -437,8 +457,8 @@ impl Mysql {
     }
 
     /// Is `p` (client, after a gap) a plausible command start?
-    fn plausible_command(h: Header, p: &[u8]) -> bool {
-        h.seq == 0 && h.len > 0 && p.first().is_some_and(|&c| parse::is_command(c))
+    fn plausible_command(h: Header, c: u8) -> bool {
+        h.seq == 0 && h.len > 0 && parse::is_command(c)
     }
 }
 
@@ -493,9 +513,15 @@ impl Dissector for Mysql {
             return Progress::GiveUp(Reason::Upgraded);
         }
         let i = dir.index();
-        let first_ts = self.fr.get_mut(i).and_then(|f| f.tail_ts.take()).unwrap_or(cx.ts);
+        let first_ts = self
+            .fr
+            .get_mut(i)
+            .and_then(|f| f.tail_ts.take())
+            .unwrap_or(cx.ts);
         let limit = self.whole_limit(dir);
-        let prefix = MIN_PREFIX.max(self.cfg.max_row_length.saturating_add(64)).min(limit);
+        let prefix = MIN_PREFIX
+            .max(self.cfg.max_row_length.saturating_add(64))
+            .min(limit);
         let mut off = 0usize;
         loop {
             let rest = data.get(off..).unwrap_or_default();
@@ -512,6 +538,27 @@ impl Dissector for Mysql {
                 continue;
             }
             let ts = if off == 0 { first_ts } else { cx.ts };
+            if fr.resync {
+                // After a gap: responses resume after the client's next command; client
+                // data is believed from a plausible command start on.
+                if dir == Direction::ToClient {
+                    return Progress::Consumed;
+                }
+                match (parse::header(rest), rest.get(HEADER_LEN)) {
+                    (Some(h), Some(&c)) if Self::plausible_command(h, c) => {
+                        fr.resync = false;
+                        fr.cont = false;
+                    }
+                    (Some(_), Some(_)) => return Progress::Consumed,
+                    _ => {
+                        fr.tail_ts = Some(ts);
+                        return Progress::NeedMore {
+                            consumed: off,
+                            needed: HEADER_LEN + 1 - rest.len(),
+                        };
+                    }
+                }
+            }
             let Some(h) = parse::header(rest) else {
                 fr.tail_ts = Some(ts);
                 return Progress::NeedMore {
@@ -527,15 +574,6 @@ impl Dissector for Mysql {
                     needed: HEADER_LEN + want - rest.len(),
                 };
             };
-            if fr.resync {
-                if dir == Direction::ToServer && Self::plausible_command(h, p) {
-                    fr.resync = false;
-                    fr.cont = false;
-                } else {
-                    // Not a packet boundary we can trust: drop what was given.
-                    return Progress::Consumed;
-                }
-            }
             let cont = fr.cont;
             fr.cont = h.len == MAX_PAYLOAD;
             fr.skip = h.len - want;

@@ -2,7 +2,7 @@
 //! response state machine: which packet is expected next (result-set header, column
 //! definitions, EOF, rows, prepare-OK sections) and when the response is complete.
 
-use super::parse::{self, cmd, ErrPacket, OkPacket, EOF, ERR, EOF_CLASSIC_LEN, EOF_MAX_LEN};
+use super::parse::{self, cmd, ErrPacket, OkPacket, EOF, EOF_CLASSIC_LEN, EOF_MAX_LEN, ERR};
 use crate::time::Ts;
 
 /// A command sent by the client.
@@ -395,13 +395,12 @@ impl Response {
         } else {
             parse::ok_packet(p).map_or(0, |k| k.status)
         };
-        self.phase = if status & parse::SERVER_MORE_RESULTS_EXISTS != 0
-            && self.shape == Shape::Results
-        {
-            Phase::Start
-        } else {
-            Phase::Done
-        };
+        self.phase =
+            if status & parse::SERVER_MORE_RESULTS_EXISTS != 0 && self.shape == Shape::Results {
+                Phase::Start
+            } else {
+                Phase::Done
+            };
     }
 
     fn row(&mut self, o: &Opts, first: u8, p: &[u8], len: usize) {

@@ -102,7 +102,10 @@ pub struct Pgsql {
 
 /// A unit worth an event (a lone Sync or Flush is not).
 fn publishable(u: &Unit, r: Option<&Resp>) -> bool {
-    u.kind != Kind::Extended || u.substantive || u.close_only || r.is_some_and(|r| r.error.is_some())
+    u.kind != Kind::Extended
+        || u.substantive
+        || u.close_only
+        || r.is_some_and(|r| r.error.is_some())
 }
 
 impl Pgsql {
@@ -290,7 +293,9 @@ impl Pgsql {
         }
         let keep = cx.common.send_response;
         let lim = self.limits();
-        let r = self.resp.get_or_insert_with(|| Box::new(Resp::new(ts, keep)));
+        let r = self
+            .resp
+            .get_or_insert_with(|| Box::new(Resp::new(ts, keep)));
         r.bytes += m.size as u64;
         r.message(&lim, m.kind, body);
         let startup = self.units.front().is_some_and(|u| u.kind == Kind::Startup);
@@ -300,7 +305,13 @@ impl Pgsql {
     }
 
     /// Parse untyped client messages (startup phase). `None` = go on with typed messages.
-    fn parse_untyped(&mut self, cx: &mut Cx<'_>, data: &[u8], off: &mut usize, first_ts: Ts) -> Option<Progress> {
+    fn parse_untyped(
+        &mut self,
+        cx: &mut Cx<'_>,
+        data: &[u8],
+        off: &mut usize,
+        first_ts: Ts,
+    ) -> Option<Progress> {
         while self.untyped == Some(true) {
             let rest = data.get(*off..).unwrap_or_default();
             let ts = if *off == 0 { first_ts } else { cx.ts };
@@ -378,7 +389,11 @@ impl Dissector for Pgsql {
             return Progress::GiveUp(Reason::Upgraded);
         }
         let i = dir.index();
-        let first_ts = self.fr.get_mut(i).and_then(|f| f.tail_ts.take()).unwrap_or(cx.ts);
+        let first_ts = self
+            .fr
+            .get_mut(i)
+            .and_then(|f| f.tail_ts.take())
+            .unwrap_or(cx.ts);
         let mut off = 0usize;
         if dir == Direction::ToServer {
             if self.untyped.is_none() {
@@ -401,7 +416,9 @@ impl Dissector for Pgsql {
             Direction::ToServer => MAX_CLIENT_MESSAGE,
             Direction::ToClient => MAX_SERVER_MESSAGE,
         };
-        let prefix = MIN_PREFIX.max(self.cfg.max_row_length.saturating_add(64)).min(limit);
+        let prefix = MIN_PREFIX
+            .max(self.cfg.max_row_length.saturating_add(64))
+            .min(limit);
         loop {
             let rest = data.get(off..).unwrap_or_default();
             if rest.is_empty() {

@@ -69,7 +69,19 @@ pub fn looks_untyped(b: &[u8]) -> Option<bool> {
 pub fn is_client_type(k: u8) -> bool {
     matches!(
         k,
-        b'Q' | b'P' | b'B' | b'D' | b'E' | b'S' | b'H' | b'C' | b'F' | b'd' | b'c' | b'f' | b'X' | b'p'
+        b'Q' | b'P'
+            | b'B'
+            | b'D'
+            | b'E'
+            | b'S'
+            | b'H'
+            | b'C'
+            | b'F'
+            | b'd'
+            | b'c'
+            | b'f'
+            | b'X'
+            | b'p'
     )
 }
 
@@ -77,8 +89,29 @@ pub fn is_client_type(k: u8) -> bool {
 pub fn is_server_type(k: u8) -> bool {
     matches!(
         k,
-        b'R' | b'K' | b'S' | b'Z' | b'T' | b'D' | b'C' | b'E' | b'N' | b'A' | b'1' | b'2' | b'3'
-            | b'G' | b'H' | b'W' | b'd' | b'c' | b'I' | b'n' | b's' | b't' | b'V' | b'v'
+        b'R' | b'K'
+            | b'S'
+            | b'Z'
+            | b'T'
+            | b'D'
+            | b'C'
+            | b'E'
+            | b'N'
+            | b'A'
+            | b'1'
+            | b'2'
+            | b'3'
+            | b'G'
+            | b'H'
+            | b'W'
+            | b'd'
+            | b'c'
+            | b'I'
+            | b'n'
+            | b's'
+            | b't'
+            | b'V'
+            | b'v'
     )
 }
 

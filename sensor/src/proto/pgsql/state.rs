@@ -131,15 +131,13 @@ impl Resp {
     /// Account one server message of type `kind` (head of its body in `body`).
     pub fn message(&mut self, lim: &Limits, kind: u8, body: &[u8]) {
         match kind {
-            b'T' => {
-                if self.num_fields.is_none() {
-                    self.num_fields = parse::be16(body).map(u64::from);
-                    if let Some(k) = self.kept.as_mut() {
-                        k.columns = parse::row_description(body)
-                            .take(MAX_KEPT_COLUMNS)
-                            .map(parse::text)
-                            .collect();
-                    }
+            b'T' if self.num_fields.is_none() => {
+                self.num_fields = parse::be16(body).map(u64::from);
+                if let Some(k) = self.kept.as_mut() {
+                    k.columns = parse::row_description(body)
+                        .take(MAX_KEPT_COLUMNS)
+                        .map(parse::text)
+                        .collect();
                 }
             }
             b'D' => {
@@ -153,10 +151,8 @@ impl Resp {
             b'C' => {
                 self.tag = Some(parse::text(parse::query_text(body)));
             }
-            b'E' => {
-                if self.error.is_none() {
-                    self.error = Some(parse::error_fields(body));
-                }
+            b'E' if self.error.is_none() => {
+                self.error = Some(parse::error_fields(body));
             }
             b'N' => self.notices += 1,
             _ => {}
