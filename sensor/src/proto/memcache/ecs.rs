@@ -148,7 +148,7 @@ pub fn build(cx: &Cx<'_>, req: Option<Box<Msg>>, resp: Option<Box<Msg>>, note: O
         if cx.common.send_response {
             t.response_raw = r.line.clone();
         }
-        if let Some(e) = r.error_msg.as_ref() {
+        if let Some(e) = r.error_msg.as_ref().filter(|_| t.status != Status::Ok) {
             t.notes.push(e.clone());
         }
         mc.insert("response".into(), Value::Object(message_fields(r)));

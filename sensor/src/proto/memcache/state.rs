@@ -98,7 +98,7 @@ pub struct Msg {
     pub lost: bool,
     /// Stands for a request lost to a gap (never published).
     pub placeholder: bool,
-    /// Small binary value (counter, version, stat value) while it is read.
+    /// Small binary value (counter, version, stat value, error message) while it is read.
     pub small: Vec<u8>,
 }
 
@@ -509,10 +509,16 @@ fn keep_value(m: &mut Msg, bytes: &[u8], o: &Opts) {
 /// Is the binary value a field of its own (counter, version, stat) rather than item data?
 fn small_value(m: &Msg) -> bool {
     !m.request
-        && matches!(
-            m.opcode,
-            op::INCREMENT | op::DECREMENT | op::INCREMENTQ | op::DECREMENTQ | op::VERSION | op::STAT
-        )
+        && (m.status != 0
+            || matches!(
+                m.opcode,
+                op::INCREMENT
+                    | op::DECREMENT
+                    | op::INCREMENTQ
+                    | op::DECREMENTQ
+                    | op::VERSION
+                    | op::STAT
+            ))
 }
 
 fn be_u32(b: &[u8]) -> Option<u32> {
@@ -552,6 +558,13 @@ fn finish_binary(m: &mut Msg) {
         return;
     }
     let small = std::mem::take(&mut m.small);
+    if m.status != 0 {
+        // Failure replies carry a message as their value ("Not found", "Data exists for key.").
+        if !small.is_empty() {
+            m.error_msg = Some(lossy(&small));
+        }
+        return;
+    }
     match m.opcode {
         op::INCREMENT | op::DECREMENT | op::INCREMENTQ | op::DECREMENTQ => {
             m.value = be_u64(&small);
