@@ -3,3 +3,4 @@
 
 pub mod afxdp;
 pub mod pcap;
+pub mod xdp;
