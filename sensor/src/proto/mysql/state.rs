@@ -291,12 +291,18 @@ impl Response {
                 self.column(o, p);
             }
             (Shape::Results, _) if first != EOF => {
-                let n = parse::Rd::new(p).lenenc().unwrap_or(0);
+                let mut r = parse::Rd::new(p);
+                let n = r.lenenc().unwrap_or(0);
+                // MariaDB MARIADB_CLIENT_CACHE_METADATA: a trailing "metadata follows" byte;
+                // 0 = the column definitions are not resent.
+                let skip_meta = r.rest() == [0];
                 if self.num_fields == 0 {
                     self.num_fields = n;
                 }
                 self.phase = if n == 0 {
                     Phase::Done
+                } else if skip_meta {
+                    Phase::ColumnsEof
                 } else {
                     Phase::Columns(n)
                 };

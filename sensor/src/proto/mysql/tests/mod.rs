@@ -435,6 +435,18 @@ fn multi_results_and_infile() {
 }
 
 #[test]
+fn mariadb_metadata_skipped() {
+    let exec = stmt_cmd(0x17, 5, &[0, 1, 0, 0, 0]);
+    let mut r = pkt(1, &[2, 0]);
+    r.extend(pkt(2, &[0, 0, 1, 0, 0, 0]));
+    r.extend(pkt(3, &ok_payload(0xfe, 0, 0, 2)));
+    let t = run(&[d(C, 0, &exec), d(S, 1, &r)]);
+    assert_eq!(f(&t[0], "mysql.num_rows"), 1);
+    assert_eq!(f(&t[0], "mysql.num_fields"), 2);
+    assert_eq!(t[0].response_bytes, Some(r.len() as u64));
+}
+
+#[test]
 fn long_result_set_incremental() {
     let rows: Vec<Vec<Option<&str>>> = (0..2000).map(|_| vec![Some("row-value")]).collect();
     let refs: Vec<&[Option<&str>]> = rows.iter().map(|r| r.as_slice()).collect();
