@@ -63,7 +63,7 @@ pub fn build(
             r.insert("query".into(), q.into());
         }
         if cfg.send_request_header {
-            r.insert("headers".into(), f.header.to_json());
+            r.insert("headers".into(), f.header.json());
         }
         if !r.is_empty() {
             cass.insert("request".into(), Value::Object(r));
@@ -92,7 +92,7 @@ pub fn build(
         }
         let mut r = f.fields;
         if cfg.send_response_header {
-            r.insert("headers".into(), f.header.to_json());
+            r.insert("headers".into(), f.header.json());
         }
         if !r.is_empty() {
             cass.insert("response".into(), Value::Object(r));

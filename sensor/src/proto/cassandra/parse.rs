@@ -158,7 +158,7 @@ impl Header {
     }
 
     /// Packetbeat's `headers` object.
-    pub fn to_json(&self) -> Value {
+    pub fn json(&self) -> Value {
         json!({
             "version": self.proto().to_string(),
             "flags": self.flags_text(),

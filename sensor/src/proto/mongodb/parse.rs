@@ -139,7 +139,7 @@ pub fn known_opcode(op: i32) -> bool {
 
 /// Is this header plausible (length within bounds, known opcode)?
 pub fn plausible(h: &Header) -> bool {
-    h.length >= u32::try_from(HEADER_LEN).unwrap_or(16) + 1
+    h.length > u32::try_from(HEADER_LEN).unwrap_or(16)
         && h.length <= MAX_MESSAGE_LEN
         && known_opcode(h.opcode)
 }
@@ -351,7 +351,7 @@ fn verify_checksum(b: &[u8], h: &Header, m: &mut Msg) {
     #[allow(clippy::cast_sign_loss, reason = "flag bits")]
     let flags = flags as u32;
     let len = usize::try_from(h.length).unwrap_or(0);
-    if flags & FLAG_CHECKSUM == 0 || len > MAX_CHECKSUM_VERIFY || len < HEADER_LEN + 8 {
+    if flags & FLAG_CHECKSUM == 0 || !(HEADER_LEN + 8..=MAX_CHECKSUM_VERIFY).contains(&len) {
         return;
     }
     let (Some(data), Some(sum)) = (b.get(..len - 4), b.get(len - 4..len)) else {

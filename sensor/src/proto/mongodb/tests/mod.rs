@@ -1,1 +1,734 @@
-//! Tests.
+//! Unit tests: hand-built wire messages, each script fed whole, in 1-byte pieces and in random
+//! pieces (fixed seed) through a small model of the pipeline, with identical results.
+
+mod wire;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+use super::*;
+use crate::config::CommonConfig;
+use crate::proto::{ConnMeta, ProtoStats, Status, Txn, L4};
+use crate::time::Ts;
+use wire::*;
+
+const C: Direction = Direction::ToServer;
+const S: Direction = Direction::ToClient;
+
+#[derive(Clone, Debug)]
+enum Ev {
+    Data(Direction, u64, Vec<u8>),
+    Gap(Direction, usize),
+    Timer(u64),
+}
+
+fn d(dir: Direction, ms: u64, b: Vec<u8>) -> Ev {
+    Ev::Data(dir, ms, b)
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Split {
+    Whole,
+    Bytes1,
+    Random(u64),
+}
+
+fn ts(ms: u64) -> Ts {
+    Ts(1_795_802_859_000_000_000 + ms * 1_000_000)
+}
+
+fn meta() -> ConnMeta {
+    ConnMeta {
+        client: "198.19.10.20:49626".parse().unwrap(),
+        server: "198.19.10.10:27017".parse().unwrap(),
+        l4: L4::Tcp,
+        vlan: vec![],
+    }
+}
+
+fn run_split(
+    cfg: &Config,
+    common: &CommonConfig,
+    script: &[Ev],
+    split: Split,
+) -> (Vec<Txn>, ProtoStats) {
+    let meta = meta();
+    let mut stats = ProtoStats::default();
+    let mut out = Vec::new();
+    let mut m = Mongodb::new(cfg);
+    let mut bufs: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut dead = [false, false];
+    let mut rng = SmallRng::seed_from_u64(match split {
+        Split::Random(s) => s,
+        _ => 0,
+    });
+    let mut now = ts(0);
+    for ev in script {
+        let cx = |now: Ts,
+                  stats: &mut ProtoStats,
+                  out: &mut Vec<Txn>,
+                  f: &mut dyn FnMut(&mut Cx<'_>)| {
+            let mut cx = Cx {
+                ts: now,
+                meta: &meta,
+                common,
+                stats,
+                out,
+            };
+            f(&mut cx);
+        };
+        match ev {
+            Ev::Data(dir, ms, bytes) => {
+                now = ts(*ms);
+                let pieces: Vec<Vec<u8>> = match split {
+                    Split::Whole => vec![bytes.clone()],
+                    Split::Bytes1 => bytes.chunks(1).map(<[u8]>::to_vec).collect(),
+                    Split::Random(_) => {
+                        let mut v = Vec::new();
+                        let mut rest: &[u8] = bytes;
+                        while !rest.is_empty() {
+                            let n = rng.random_range(1..=rest.len().min(97));
+                            v.push(rest[..n].to_vec());
+                            rest = &rest[n..];
+                        }
+                        v
+                    }
+                };
+                for p in pieces {
+                    let i = dir.index();
+                    if dead[i] {
+                        continue;
+                    }
+                    bufs[i].extend_from_slice(&p);
+                    let buf = std::mem::take(&mut bufs[i]);
+                    let mut r = Progress::Consumed;
+                    cx(now, &mut stats, &mut out, &mut |cx| {
+                        r = m.parse(cx, *dir, &buf)
+                    });
+                    match r {
+                        Progress::Consumed => {}
+                        Progress::NeedMore { consumed, .. } => bufs[i] = buf[consumed..].to_vec(),
+                        Progress::GiveUp(_) => dead[i] = true,
+                    }
+                }
+            }
+            Ev::Gap(dir, n) => {
+                bufs[dir.index()].clear();
+                cx(now, &mut stats, &mut out, &mut |cx| m.on_gap(cx, *dir, *n));
+            }
+            Ev::Timer(ms) => {
+                now = ts(*ms);
+                cx(now, &mut stats, &mut out, &mut |cx| m.on_timer(cx));
+            }
+        }
+    }
+    let meta2 = meta.clone();
+    let mut cx = Cx {
+        ts: now,
+        meta: &meta2,
+        common,
+        stats: &mut stats,
+        out: &mut out,
+    };
+    m.on_close(&mut cx, CloseReason::EndOfInput);
+    (out, stats)
+}
+
+/// Run whole, byte by byte and in random pieces; all must agree.
+fn run_with(cfg: &Config, common: &CommonConfig, script: &[Ev]) -> (Vec<Txn>, ProtoStats) {
+    let base = run_split(cfg, common, script, Split::Whole);
+    for split in [Split::Bytes1, Split::Random(7), Split::Random(1234)] {
+        let other = run_split(cfg, common, script, split);
+        assert_eq!(base.0, other.0, "events differ with {split:?}");
+        assert_eq!(
+            base.1.anomalies, other.1.anomalies,
+            "anomalies differ with {split:?}"
+        );
+    }
+    base
+}
+
+fn run(script: &[Ev]) -> (Vec<Txn>, ProtoStats) {
+    run_with(&Config::default(), &CommonConfig::default(), script)
+}
+
+fn mf(t: &Txn) -> &Value {
+    &t.fields["mongodb"]
+}
+
+fn find_cmd(id: i32) -> Vec<u8> {
+    op_msg(
+        id,
+        0,
+        0,
+        &doc(&[
+            ("find", B::Str("items")),
+            (
+                "filter",
+                B::Doc(doc(&[("qty", B::Doc(doc(&[("$gt", B::I32(3))])))])),
+            ),
+            ("limit", B::I32(5)),
+            ("skip", B::I32(2)),
+            ("lsid", B::Doc(doc(&[("id", B::Bin(4, vec![7; 16]))]))),
+            ("$db", B::Str("shop")),
+        ]),
+    )
+}
+
+fn cursor_reply(id: i32, to: i32, n: usize, batch: &str, flags: u32) -> Vec<u8> {
+    let docs: Vec<Vec<u8>> = (0..n).map(|i| doc(&[("_id", B::I32(i as i32))])).collect();
+    op_msg(
+        id,
+        to,
+        flags,
+        &doc(&[
+            (
+                "cursor",
+                B::Doc(doc(&[
+                    (batch, B::Arr(arr(&docs))),
+                    ("id", B::I64(77)),
+                    ("ns", B::Str("shop.items")),
+                ])),
+            ),
+            ("ok", B::F64(1.0)),
+        ]),
+    )
+}
+
+#[test]
+fn op_msg_find_and_reply() {
+    let req = find_cmd(11);
+    let resp = cursor_reply(500, 11, 3, "firstBatch", 0);
+    let (ev, st) = run(&[d(C, 0, req.clone()), d(S, 2, resp.clone())]);
+    assert_eq!(ev.len(), 1);
+    let t = &ev[0];
+    assert_eq!(t.method.as_deref(), Some("find"));
+    assert_eq!(t.resource.as_deref(), Some("shop.items"));
+    assert_eq!(t.status, Status::Ok);
+    assert_eq!(t.request_bytes, Some(req.len() as u64));
+    assert_eq!(t.response_bytes, Some(resp.len() as u64));
+    assert_eq!(t.request_ts, Some(ts(0)));
+    assert_eq!(t.response_ts, Some(ts(2)));
+    let m = mf(t);
+    assert_eq!(m["numberReturned"], 3);
+    assert_eq!(m["cursorId"], 77);
+    assert_eq!(m["query"], r#"{"qty":{"$gt":3}}"#);
+    assert_eq!(m["numberToSkip"], 2);
+    assert_eq!(m["numberToReturn"], 5);
+    assert_eq!(m["fullCollectionName"], "shop.items");
+    assert_eq!(m["opcodeName"], "OP_MSG");
+    let q = t.query.as_deref().unwrap();
+    assert!(q.starts_with("shop.items.find({\"filter\""), "{q}");
+    assert!(q.ends_with(".skip(2).limit(5)"), "{q}");
+    assert!(!q.contains("lsid"));
+    assert!(t.notes.is_empty());
+    assert_eq!(st.anomalies, 0);
+}
+
+#[test]
+fn write_errors_ok0_and_write_concern_are_errors() {
+    let insert = msg(
+        21,
+        0,
+        2013,
+        &op_msg_body(
+            0,
+            &doc(&[
+                ("insert", B::Str("users")),
+                ("ordered", B::Bool(true)),
+                ("$db", B::Str("shop")),
+            ]),
+            &[(
+                "documents",
+                vec![doc(&[("_id", B::I32(1))]), doc(&[("_id", B::I32(1))])],
+            )],
+        ),
+    );
+    let werr = op_msg(
+        600,
+        21,
+        0,
+        &doc(&[
+            ("n", B::I32(1)),
+            (
+                "writeErrors",
+                B::Arr(arr(&[doc(&[
+                    ("index", B::I32(1)),
+                    ("code", B::I32(11000)),
+                    ("errmsg", B::Str("E11000 duplicate key")),
+                ])])),
+            ),
+            ("ok", B::F64(1.0)),
+        ]),
+    );
+    let bad = op_msg(
+        22,
+        0,
+        0,
+        &doc(&[("drop", B::Str("nope")), ("$db", B::Str("shop"))]),
+    );
+    let ok0 = op_msg(
+        601,
+        22,
+        0,
+        &doc(&[
+            ("ok", B::F64(0.0)),
+            ("errmsg", B::Str("ns not found")),
+            ("code", B::I32(26)),
+        ]),
+    );
+    let upd = op_msg(
+        23,
+        0,
+        0,
+        &doc(&[("update", B::Str("u")), ("$db", B::Str("shop"))]),
+    );
+    let wce = op_msg(
+        602,
+        23,
+        0,
+        &doc(&[
+            ("n", B::I32(1)),
+            (
+                "writeConcernError",
+                B::Doc(doc(&[
+                    ("code", B::I32(64)),
+                    ("errmsg", B::Str("waiting for replication timed out")),
+                ])),
+            ),
+            ("ok", B::I32(1)),
+        ]),
+    );
+    let (ev, _) = run(&[
+        d(C, 0, insert),
+        d(S, 1, werr),
+        d(C, 2, bad),
+        d(S, 3, ok0),
+        d(C, 4, upd),
+        d(S, 5, wce),
+    ]);
+    assert_eq!(ev.len(), 3);
+    assert_eq!(ev[0].status, Status::Error);
+    assert_eq!(mf(&ev[0])["error"], "E11000 duplicate key");
+    assert_eq!(mf(&ev[0])["message"], "documents");
+    assert_eq!(ev[0].resource.as_deref(), Some("shop.users"));
+    assert_eq!(ev[1].status, Status::Error);
+    assert_eq!(mf(&ev[1])["error"], "ns not found");
+    assert_eq!(ev[1].method.as_deref(), Some("drop"));
+    assert_eq!(ev[2].status, Status::Error);
+    assert_eq!(mf(&ev[2])["error"], "waiting for replication timed out");
+}
+
+#[test]
+fn more_to_come_request_is_published_alone() {
+    let req = op_msg(
+        5,
+        0,
+        2,
+        &doc(&[("insert", B::Str("logs")), ("$db", B::Str("app"))]),
+    );
+    let (ev, st) = run(&[d(C, 0, req)]);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].status, Status::Ok);
+    assert!(ev[0].notes.is_empty());
+    assert!(ev[0].response_bytes.is_none());
+    assert_eq!(st.unmatched_requests, 0);
+}
+
+#[test]
+fn exhaust_replies_fold_into_one_event() {
+    let req = op_msg(
+        9,
+        0,
+        1 << 16,
+        &doc(&[
+            ("getMore", B::I64(77)),
+            ("collection", B::Str("items")),
+            ("$db", B::Str("shop")),
+        ]),
+    );
+    let r1 = cursor_reply(100, 9, 2, "nextBatch", 2);
+    let r2 = cursor_reply(101, 100, 2, "nextBatch", 2);
+    let r3 = cursor_reply(102, 101, 1, "nextBatch", 0);
+    let total = (r1.len() + r2.len() + r3.len()) as u64;
+    let (ev, _) = run(&[d(C, 0, req), d(S, 1, r1), d(S, 2, r2), d(S, 3, r3)]);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].method.as_deref(), Some("getMore"));
+    assert_eq!(ev[0].resource.as_deref(), Some("shop.items"));
+    assert_eq!(ev[0].response_bytes, Some(total));
+    assert_eq!(mf(&ev[0])["numberReturned"], 5);
+    assert_eq!(mf(&ev[0])["cursorId"], 77);
+}
+
+#[test]
+fn legacy_query_ismaster_and_find() {
+    let ismaster = op_query(
+        1,
+        "admin.$cmd",
+        0,
+        -1,
+        &doc(&[("isMaster", B::I32(1)), ("client", B::Doc(doc(&[])))]),
+        None,
+    );
+    let reply = op_reply(
+        70,
+        1,
+        8,
+        0,
+        &[doc(&[("ismaster", B::Bool(true)), ("ok", B::F64(1.0))])],
+    );
+    let wrapped = op_query(
+        2,
+        "test.$cmd",
+        0,
+        -1,
+        &doc(&[
+            (
+                "$query",
+                B::Doc(doc(&[("count", B::Str("c")), ("query", B::Doc(doc(&[])))])),
+            ),
+            (
+                "$readPreference",
+                B::Doc(doc(&[("mode", B::Str("primary"))])),
+            ),
+        ]),
+        None,
+    );
+    let reply2 = op_reply(
+        71,
+        2,
+        8,
+        0,
+        &[doc(&[("n", B::I32(3)), ("ok", B::F64(1.0))])],
+    );
+    let find = op_query(
+        3,
+        "test.c",
+        10,
+        20,
+        &doc(&[("a", B::I32(1))]),
+        Some(&doc(&[("a", B::I32(1))])),
+    );
+    let err = op_reply(
+        72,
+        3,
+        2,
+        0,
+        &[doc(&[("$err", B::Str("bad query")), ("code", B::I32(2))])],
+    );
+    let (ev, st) = run(&[
+        d(C, 0, ismaster),
+        d(S, 1, reply),
+        d(C, 2, wrapped),
+        d(S, 3, reply2),
+        d(C, 4, find),
+        d(S, 5, err),
+    ]);
+    assert_eq!(st.anomalies, 0);
+    assert_eq!(ev.len(), 3);
+    assert_eq!(ev[0].method.as_deref(), Some("isMaster"));
+    assert_eq!(ev[0].resource.as_deref(), Some("admin"));
+    assert_eq!(mf(&ev[0])["fullCollectionName"], "admin.$cmd");
+    assert_eq!(mf(&ev[0])["numberReturned"], 1);
+    assert_eq!(mf(&ev[0])["opcodeName"], "OP_QUERY");
+    assert_eq!(ev[1].method.as_deref(), Some("count"));
+    assert_eq!(ev[1].resource.as_deref(), Some("test.c"));
+    assert_eq!(ev[2].method.as_deref(), Some("find"));
+    assert_eq!(ev[2].resource.as_deref(), Some("test.c"));
+    assert_eq!(ev[2].status, Status::Error);
+    assert_eq!(mf(&ev[2])["error"], "bad query");
+    assert_eq!(mf(&ev[2])["numberToSkip"], 10);
+    assert_eq!(mf(&ev[2])["returnFieldsSelector"], r#"{"a":1}"#);
+    assert_eq!(
+        ev[2].query.as_deref(),
+        Some(r#"test.c.find({"a":1}).skip(10).limit(20)"#)
+    );
+}
+
+#[test]
+fn legacy_writes_get_more_and_kill_cursors() {
+    let ins = op_legacy(
+        1,
+        2002,
+        "db.c",
+        &[doc(&[("x", B::I32(1))]), doc(&[("x", B::I32(2))])],
+    );
+    let upd = op_legacy(
+        2,
+        2001,
+        "db.c",
+        &[
+            doc(&[("x", B::I32(1))]),
+            doc(&[("$set", B::Doc(doc(&[("y", B::I32(2))])))]),
+        ],
+    );
+    let del = op_legacy(3, 2006, "db.c", &[doc(&[("x", B::I32(2))])]);
+    let gm = op_get_more(4, "db.c", 100, 99);
+    let gm_reply = op_reply(80, 4, 0, 0, &[doc(&[("x", B::I32(5))])]);
+    let kill = op_kill_cursors(5, &[99]);
+    let (ev, st) = run(&[
+        d(C, 0, ins),
+        d(C, 1, upd),
+        d(C, 2, del),
+        d(C, 3, gm),
+        d(S, 4, gm_reply),
+        d(C, 5, kill),
+    ]);
+    assert_eq!(st.anomalies, 0);
+    let methods: Vec<_> = ev.iter().map(|t| t.method.clone().unwrap()).collect();
+    assert_eq!(
+        methods,
+        ["insert", "update", "delete", "getMore", "killCursors"]
+    );
+    assert!(ev
+        .iter()
+        .all(|t| t.status == Status::Ok && t.notes.is_empty()));
+    assert_eq!(mf(&ev[1])["selector"], r#"{"x":1}"#);
+    assert_eq!(mf(&ev[1])["update"], r#"{"$set":{"y":2}}"#);
+    assert_eq!(mf(&ev[2])["selector"], r#"{"x":2}"#);
+    assert_eq!(mf(&ev[3])["cursorId"], 0);
+    assert_eq!(mf(&ev[3])["numberReturned"], 1);
+    assert_eq!(mf(&ev[3])["numberToReturn"], 100);
+    assert_eq!(mf(&ev[4])["cursorId"], 99);
+    assert_eq!(ev[0].resource.as_deref(), Some("db.c"));
+}
+
+#[test]
+fn compressed_snappy_zlib_and_zstd() {
+    let inner = find_cmd(31);
+    let reply = cursor_reply(900, 31, 1, "firstBatch", 0);
+    let snappy = op_compressed(&inner, 1);
+    let zlib_reply = op_compressed(&reply, 2);
+    let noop = op_compressed(&find_cmd(32), 0);
+    let noop_reply = op_compressed(&cursor_reply(901, 32, 2, "firstBatch", 0), 0);
+    let mut zstd = op_compressed(&find_cmd(33), 0);
+    zstd[16 + 8] = 3; // compressor id: zstd (data left as is)
+    let (ev, st) = run(&[
+        d(C, 0, snappy.clone()),
+        d(S, 1, zlib_reply.clone()),
+        d(C, 2, noop),
+        d(S, 3, noop_reply),
+        d(C, 4, zstd),
+    ]);
+    assert_eq!(ev.len(), 3);
+    assert_eq!(ev[0].method.as_deref(), Some("find"));
+    assert_eq!(ev[0].resource.as_deref(), Some("shop.items"));
+    assert_eq!(ev[0].request_bytes, Some(snappy.len() as u64));
+    assert_eq!(ev[0].response_bytes, Some(zlib_reply.len() as u64));
+    assert_eq!(mf(&ev[0])["compressor"], "zlib");
+    assert_eq!(mf(&ev[1])["numberReturned"], 2);
+    // zstd: header only, counted, unmatched at close.
+    assert_eq!(ev[2].method.as_deref(), Some("msg"));
+    assert!(ev[2].notes.iter().any(|n| n.contains("zstd")));
+    assert_eq!(st.anomalies, 1);
+}
+
+#[test]
+fn interleaved_replies_and_unmatched() {
+    let a = find_cmd(1);
+    let b = op_msg(
+        2,
+        0,
+        0,
+        &doc(&[("ping", B::I32(1)), ("$db", B::Str("admin"))]),
+    );
+    let c = op_msg(
+        3,
+        0,
+        0,
+        &doc(&[("ping", B::I32(1)), ("$db", B::Str("admin"))]),
+    );
+    let rb = op_msg(11, 2, 0, &doc(&[("ok", B::F64(1.0))]));
+    let ra = cursor_reply(12, 1, 0, "firstBatch", 0);
+    let orphan = op_msg(13, 999, 0, &doc(&[("ok", B::F64(1.0))]));
+    let (ev, st) = run(&[
+        d(C, 0, a),
+        d(C, 1, b),
+        d(C, 2, c),
+        d(S, 3, rb),
+        d(S, 4, ra),
+        d(S, 5, orphan),
+    ]);
+    assert_eq!(ev.len(), 4);
+    assert_eq!(ev[0].method.as_deref(), Some("ping"));
+    assert_eq!(ev[0].request_ts, Some(ts(1)));
+    assert_eq!(ev[1].method.as_deref(), Some("find"));
+    assert_eq!(ev[2].unmatched, crate::proto::txn::Unmatched::Response);
+    assert_eq!(ev[3].request_ts, Some(ts(2)));
+    assert!(ev[3].notes.iter().any(|n| n == ecs::NOTE_UNMATCHED_REQUEST));
+    assert_eq!(ev[3].status, Status::Error);
+    assert_eq!(st.unmatched_requests, 1);
+    assert_eq!(st.unmatched_responses, 1);
+}
+
+#[test]
+fn timer_expires_requests() {
+    let (ev, _) = run(&[
+        d(C, 0, find_cmd(1)),
+        Ev::Timer(5_000),
+        Ev::Timer(10_500),
+        d(C, 10_600, find_cmd(2)),
+    ]);
+    assert_eq!(ev.len(), 2);
+    assert_eq!(ev[0].request_ts, Some(ts(0)));
+    assert!(ev[0].notes.iter().any(|n| n == ecs::NOTE_UNMATCHED_REQUEST));
+}
+
+#[test]
+fn checksum_verified() {
+    let body = doc(&[("ping", B::I32(1)), ("$db", B::Str("admin"))]);
+    let good = op_msg_checksum(1, &body, true);
+    let bad = op_msg_checksum(2, &body, false);
+    let (ev, st) = run(&[d(C, 0, good), d(C, 1, bad)]);
+    assert_eq!(ev.len(), 2);
+    assert!(ev[0].notes.iter().all(|n| !n.contains("checksum")));
+    assert!(ev[1].notes.iter().any(|n| n.contains("checksum")));
+    assert_eq!(st.anomalies, 1);
+    assert!(ev.iter().all(|t| t.method.as_deref() == Some("ping")));
+}
+
+#[test]
+fn gap_and_garbage_resync() {
+    let mut garbage = vec![0xEEu8; 40];
+    garbage.extend_from_slice(&find_cmd(1));
+    let (ev, st) = run(&[
+        d(C, 0, garbage),
+        d(S, 1, cursor_reply(50, 1, 1, "firstBatch", 0)),
+        d(C, 2, find_cmd(2)[..30].to_vec()),
+        Ev::Gap(C, 100),
+        d(C, 3, find_cmd(3)),
+        d(S, 4, cursor_reply(51, 3, 1, "firstBatch", 0)),
+    ]);
+    assert_eq!(ev.len(), 2);
+    assert!(ev
+        .iter()
+        .all(|t| t.status == Status::Ok && t.response_bytes.is_some()));
+    assert_eq!(st.anomalies, 1);
+}
+
+#[test]
+fn oversized_message_parsed_from_prefix() {
+    let big: Vec<Vec<u8>> = (0..30)
+        .map(|i| doc(&[("_id", B::I32(i)), ("pad", B::S("p".repeat(50_000)))]))
+        .collect();
+    let req = msg(
+        1,
+        0,
+        2013,
+        &op_msg_body(
+            0,
+            &doc(&[("insert", B::Str("blobs")), ("$db", B::Str("shop"))]),
+            &[("documents", big)],
+        ),
+    );
+    assert!(req.len() > state::MAX_WHOLE);
+    let reply = op_msg(2, 1, 0, &doc(&[("n", B::I32(30)), ("ok", B::F64(1.0))]));
+    let (ev, st) = run(&[d(C, 0, req.clone()), d(S, 1, reply), d(C, 2, find_cmd(5))]);
+    assert_eq!(st.anomalies, 0);
+    assert_eq!(ev.len(), 2);
+    assert_eq!(ev[0].method.as_deref(), Some("insert"));
+    assert_eq!(ev[0].resource.as_deref(), Some("shop.blobs"));
+    assert_eq!(ev[0].request_bytes, Some(req.len() as u64));
+    assert_eq!(ev[1].method.as_deref(), Some("find"));
+}
+
+#[test]
+fn raw_request_response_and_truncation_markers() {
+    let common = CommonConfig {
+        send_request: true,
+        send_response: true,
+        ..CommonConfig::default()
+    };
+    let cfg = Config {
+        max_docs: 2,
+        max_doc_length: 12,
+    };
+    let (ev, _) = run_with(
+        &cfg,
+        &common,
+        &[
+            d(C, 0, find_cmd(1)),
+            d(S, 1, cursor_reply(2, 1, 4, "firstBatch", 0)),
+        ],
+    );
+    let t = &ev[0];
+    let resp = t.response_raw.as_deref().unwrap();
+    let lines: Vec<&str> = resp.lines().collect();
+    assert_eq!(lines, [r#"{"_id":0}"#, r#"{"_id":1}"#, "[...]"]);
+    let req = t.request_raw.as_deref().unwrap();
+    assert!(req.starts_with("shop.items.find({\"filter\":{\""), "{req}");
+    assert!(req.contains(" ..."), "{req}");
+    assert!(mf(t)["query"].as_str().unwrap().ends_with(" ..."));
+    // Defaults: no raw text.
+    let (ev, _) = run(&[
+        d(C, 0, find_cmd(1)),
+        d(S, 1, cursor_reply(2, 1, 4, "firstBatch", 0)),
+    ]);
+    assert!(ev[0].request_raw.is_none() && ev[0].response_raw.is_none());
+}
+
+#[test]
+fn config_and_probe() {
+    let c: Config = serde_yaml_ng::from_str("max_docs: 0\nmax_doc_length: 100").unwrap();
+    assert_eq!(c.max_docs, 0);
+    assert!(serde_yaml_ng::from_str::<Config>("bogus: 1").is_err());
+    assert_eq!(Config::default().max_docs, 10);
+    assert_eq!(Mongodb::probe(C, &find_cmd(1)), Probe::Match);
+    assert_eq!(Mongodb::probe(C, &[1, 2, 3]), Probe::Unsure);
+    assert_eq!(
+        Mongodb::probe(C, b"GET / HTTP/1.1\r\nHost: x\r\n"),
+        Probe::NotMine
+    );
+}
+
+#[test]
+fn robustness_random_truncated_and_flipped() {
+    let mut rng = SmallRng::seed_from_u64(42);
+    let samples: Vec<Vec<u8>> = vec![
+        find_cmd(1),
+        cursor_reply(2, 1, 3, "firstBatch", 0),
+        op_query(
+            3,
+            "admin.$cmd",
+            0,
+            -1,
+            &doc(&[("isMaster", B::I32(1))]),
+            None,
+        ),
+        op_reply(4, 3, 0, 0, &[doc(&[("ok", B::F64(1.0))])]),
+        op_compressed(&find_cmd(5), 1),
+        op_compressed(&find_cmd(6), 2),
+        op_legacy(7, 2001, "a.b", &[doc(&[]), doc(&[])]),
+        op_kill_cursors(8, &[1, 2]),
+        op_msg_checksum(9, &doc(&[("ping", B::I32(1))]), true),
+    ];
+    let common = CommonConfig {
+        send_request: true,
+        send_response: true,
+        ..CommonConfig::default()
+    };
+    for round in 0..400 {
+        let mut script = Vec::new();
+        for (i, s) in samples.iter().enumerate() {
+            let mut b = s.clone();
+            match round % 4 {
+                0 => {
+                    for _ in 0..rng.random_range(1..6) {
+                        let at = rng.random_range(0..b.len());
+                        b[at] ^= rng.random_range(1..=255u8);
+                    }
+                }
+                1 => b.truncate(rng.random_range(0..b.len())),
+                2 => {
+                    b = (0..rng.random_range(0..200))
+                        .map(|_| rng.random())
+                        .collect()
+                }
+                _ => {}
+            }
+            script.push(d(if i % 2 == 0 { C } else { S }, i as u64, b));
+        }
+        let _ = run_split(&Config::default(), &common, &script, Split::Random(round));
+    }
+}
