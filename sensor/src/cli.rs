@@ -45,11 +45,27 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Live capture on an interface with the XDP/AF_XDP data plane.
+    /// Live capture on an interface with the XDP/AF_XDP data plane (root or CAP_BPF+CAP_NET_ADMIN).
     Run {
         /// Interface to capture on (or packetbeat.interfaces.device).
         #[arg(long, short = 'i')]
         interface: Option<String>,
+        /// XDP attach mode: auto (native, else generic/SKB), native or skb.
+        #[arg(long, default_value = "auto", value_parser = ["auto", "native", "skb"])]
+        xdp_mode: String,
+        /// Span-port mode: the interface carries only mirrored traffic, unmatched packets are
+        /// dropped in XDP (packetbeat.interfaces.type: span also selects it).
+        #[arg(long)]
+        span: bool,
+        /// RX queues to serve (default: every queue of the device), one pinned worker each.
+        #[arg(long)]
+        queues: Option<u32>,
+        /// UMEM frames per queue (power of two).
+        #[arg(long, default_value_t = 8192)]
+        xsk_frames: u32,
+        /// RX ring entries per queue (power of two).
+        #[arg(long, default_value_t = 4096)]
+        xsk_ring: u32,
         #[command(flatten)]
         common: Common,
     },
@@ -121,13 +137,26 @@ pub fn replay(files: &[PathBuf], common: &Common) -> Result<()> {
 pub fn main_with(cli: Cli) -> Result<()> {
     match cli.cmd {
         Command::Replay { files, common } => replay(&files, &common),
-        Command::Run { interface, common } => {
+        Command::Run { interface, xdp_mode, span, queues, xsk_frames, xsk_ring, common } => {
             let cfg = load_config(&common)?;
-            let dev = interface.or(cfg.interfaces.device.clone());
-            bail!(
-                "live capture (sensor run{}) needs the XDP/AF_XDP data plane, which this build does not have yet; use `sensor replay FILE.pcap`",
-                dev.map(|d| format!(" on {d}")).unwrap_or_default()
-            )
+            let Some(iface) = interface.or(cfg.interfaces.device.clone()) else {
+                bail!("no interface: give --interface IF or packetbeat.interfaces.device");
+            };
+            let mode = match xdp_mode.as_str() {
+                "native" => crate::capture::xdp::AttachMode::Native,
+                "skb" => crate::capture::xdp::AttachMode::Skb,
+                _ => crate::capture::xdp::AttachMode::Auto,
+            };
+            let span = span || cfg.interfaces.kind.as_deref() == Some("span");
+            let xsk = crate::capture::afxdp::XskOptions {
+                frames: xsk_frames,
+                fill_ring: xsk_frames,
+                rx_ring: xsk_ring,
+                ..Default::default()
+            };
+            let opts = crate::live::LiveOptions { iface, mode, span, queues, xsk, summary: common.summary };
+            let out = open_output(&common, &cfg)?;
+            crate::live::run(cfg, opts, out)
         }
         Command::CheckConfig { common } => {
             let cfg = load_config(&common)?;

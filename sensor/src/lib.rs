@@ -21,6 +21,7 @@ pub mod config;
 pub mod decode;
 pub mod ecs;
 pub mod flow;
+pub mod live;
 pub mod output;
 pub mod pipeline;
 pub mod proto;

@@ -72,6 +72,17 @@ impl Vlans {
         self.ids.get(..usize::from(self.len)).unwrap_or(&[])
     }
 
+    /// From an outer and an inner id (0 = absent), as the kernel flow key stores them.
+    pub fn from_ids(outer: u16, inner: u16) -> Vlans {
+        let mut v = Vlans::default();
+        for id in [outer, inner] {
+            if id != 0 {
+                v.push(id);
+            }
+        }
+        v
+    }
+
     fn push(&mut self, id: u16) -> bool {
         match self.ids.get_mut(usize::from(self.len)) {
             Some(slot) => {

@@ -3,6 +3,8 @@
 //! packet; counters are running totals per direction; a flow idle longer than `timeout` gets its
 //! final report; every `period` all flows are reported.
 
+pub mod kernel;
+
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 

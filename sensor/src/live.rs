@@ -1,0 +1,246 @@
+//! Live capture (`sensor run`): the XDP program filters and counts in the kernel, AF_XDP sockets
+//! deliver the matched packets to one pinned worker per RX queue, the kernel flow map is the
+//! source of flow records, and SIGINT/SIGTERM end everything cleanly (pending transactions
+//! published, final flow reports, output drained, XDP detached).
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::capture::afxdp::{XskOptions, XskQueue, XskStats};
+use crate::capture::xdp::{AttachMode, BootClock, DataPlane, KernelFlow, XdpOptions};
+use crate::config::Config;
+use crate::decode::Vlans;
+use crate::ecs::Encoder;
+use crate::flow::kernel::KernelFlows;
+use crate::flow::{DirCounters, Flow};
+use crate::output::Output;
+use crate::pipeline::worker::{self, ChannelWriter, WorkerReport};
+use crate::proto::{ProtoId, Transport};
+use crate::time::Ts;
+
+/// How often the kernel flow map is read (periodic reports and timeouts have this resolution).
+const FLOW_POLL: Duration = Duration::from_secs(1);
+
+/// Options of `sensor run`.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// Interface to capture on.
+    pub iface: String,
+    /// XDP attach mode.
+    pub mode: AttachMode,
+    /// Span-port mode: drop unmatched packets in XDP (the interface carries only mirrored traffic).
+    pub span: bool,
+    /// Number of RX queues to serve (default: every queue of the device).
+    pub queues: Option<u32>,
+    /// AF_XDP socket sizes.
+    pub xsk: XskOptions,
+    /// Print counters at the end.
+    pub summary: bool,
+}
+
+/// The TCP and UDP ports of the enabled protocols, and whether ICMP is on.
+pub fn filter_ports(cfg: &Config) -> (Vec<u16>, Vec<u16>, bool) {
+    let (mut tcp, mut udp, mut icmp) = (Vec::new(), Vec::new(), false);
+    for &id in ProtoId::ALL {
+        if !cfg.protocols.get(id).enabled {
+            continue;
+        }
+        let ports = cfg.protocols.ports(id);
+        match id.transport() {
+            Transport::Tcp => tcp.extend_from_slice(ports),
+            Transport::Udp => udp.extend_from_slice(ports),
+            Transport::TcpUdp => {
+                tcp.extend_from_slice(ports);
+                udp.extend_from_slice(ports);
+            }
+            Transport::Icmp => icmp = true,
+        }
+    }
+    for v in [&mut tcp, &mut udp] {
+        v.sort_unstable();
+        v.dedup();
+    }
+    (tcp, udp, icmp)
+}
+
+/// A flow record from a kernel map entry.
+pub fn kernel_to_flow(key: &sensor_common::FlowKey, kf: &KernelFlow, clock: &BootClock) -> Flow {
+    let (src, dst) = kf.endpoints(key);
+    let vlans = Vlans::from_ids(key.vlan_outer, key.vlan_inner);
+    let mut f = Flow::new(0, *key, src, dst, vlans, Ts(clock.unix_ns(kf.first_seen_ns)));
+    f.last_ts = Ts(clock.unix_ns(kf.last_seen_ns));
+    let (a, b) = (kf.from_initiator(), kf.from_responder());
+    f.src = DirCounters { packets: a.packets, bytes: a.bytes };
+    f.dst = DirCounters { packets: b.packets, bytes: b.bytes };
+    f
+}
+
+/// Set `stop` on SIGINT or SIGTERM (handlers installed before this returns).
+pub fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (mut term, mut int) = {
+        let _guard = rt.enter();
+        (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?)
+    };
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        rt.block_on(async {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        });
+        stop.store(true, Ordering::SeqCst);
+    })?;
+    Ok(())
+}
+
+fn snapshot(dp: &DataPlane) -> Result<Vec<(sensor_common::FlowKey, Flow)>> {
+    let clock = BootClock::now();
+    Ok(dp.flows()?.iter().map(|(k, f)| (*k, kernel_to_flow(k, f, &clock))).collect())
+}
+
+fn report_flows(
+    kf: &mut KernelFlows,
+    enc: &mut Encoder,
+    w: &mut ChannelWriter,
+    cfg: &Config,
+    snap: Vec<(sensor_common::FlowKey, Flow)>,
+    now: Ts,
+    last: bool,
+) -> Vec<sensor_common::FlowKey> {
+    let mut emit = |f: &Flow, fin: bool| {
+        let line = enc.flow(f, fin, now, &cfg.flows);
+        let _ = w.write_all(line);
+        let _ = w.write_all(b"\n");
+    };
+    let ended = if last {
+        kf.finish(snap, &mut emit);
+        Vec::new()
+    } else {
+        kf.tick(now, snap, &cfg.flows, &mut emit)
+    };
+    let _ = w.flush();
+    ended
+}
+
+/// Run live capture until SIGINT/SIGTERM.
+pub fn run(cfg: Config, opts: LiveOptions, mut out: Output) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signals(stop.clone()).context("installing signal handlers")?;
+    let (tcp_ports, udp_ports, icmp) = filter_ports(&cfg);
+    let xo = XdpOptions { iface: opts.iface.clone(), mode: opts.mode, span: opts.span, tcp_ports, udp_ports, icmp };
+    let mut dp = DataPlane::load(&xo)?;
+    let queues = match opts.queues {
+        Some(q) => q,
+        None => DataPlane::queue_count(&opts.iface)?,
+    }
+    .max(1);
+    let mut socks = Vec::new();
+    for q in 0..queues {
+        let s = XskQueue::open(&opts.iface, q, &opts.xsk)?;
+        dp.register_xsk(q, s.fd())?;
+        socks.push(s);
+    }
+    let (tx, rx) = worker::output_channel();
+    let out_thread = std::thread::Builder::new().name("output".into()).spawn(move || {
+        worker::drain_batches(rx, &mut out);
+        out
+    })?;
+    let ncpu = worker::cpu_count();
+    let mut workers = Vec::new();
+    for (i, s) in socks.into_iter().enumerate() {
+        let p = worker::worker_pipeline(&cfg, tx.clone());
+        let stop = stop.clone();
+        workers.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
+            if let Err(e) = worker::pin_to_core(i % ncpu) {
+                eprintln!("sensor: worker {i}: cannot pin to core {}: {e}", i % ncpu);
+            }
+            worker::run_worker(s, p, stop)
+        })?);
+    }
+    eprintln!(
+        "sensor: capturing on {}: {queues} queue(s), XDP {:?} mode, {} mode",
+        opts.iface,
+        dp.attach_mode(),
+        if opts.span { "span (unmatched dropped)" } else { "host (unmatched passed)" }
+    );
+    let mut kf = KernelFlows::new();
+    let mut enc = Encoder::new(cfg.global.clone());
+    let mut w = ChannelWriter::new(tx.clone());
+    let mut next_poll = Instant::now() + FLOW_POLL;
+    let mut flow_errors = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+        if workers.iter().any(|h| h.is_finished()) {
+            eprintln!("sensor: a worker stopped; shutting down");
+            break;
+        }
+        if Instant::now() < next_poll || !cfg.flows.enabled {
+            continue;
+        }
+        next_poll = Instant::now() + FLOW_POLL;
+        match snapshot(&dp) {
+            Ok(snap) => {
+                for k in report_flows(&mut kf, &mut enc, &mut w, &cfg, snap, Ts::now(), false) {
+                    let _ = dp.remove_flow(&k);
+                }
+            }
+            Err(e) => {
+                flow_errors += 1;
+                if flow_errors == 1 {
+                    eprintln!("sensor: reading the kernel flow map failed: {e:#}");
+                }
+            }
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut reports: Vec<WorkerReport> = Vec::new();
+    for h in workers {
+        match h.join() {
+            Ok(r) => reports.push(r),
+            Err(_) => eprintln!("sensor: a worker panicked"),
+        }
+    }
+    if cfg.flows.enabled {
+        if let Ok(snap) = snapshot(&dp) {
+            report_flows(&mut kf, &mut enc, &mut w, &cfg, snap, Ts::now(), true);
+        }
+    }
+    let xdp = dp.stats().ok();
+    dp.detach().context("detaching the XDP program")?;
+    drop(w);
+    drop(tx);
+    let mut out = out_thread.join().map_err(|_| anyhow!("the output thread panicked"))?;
+    let _ = out.flush();
+    if opts.summary {
+        let mut xsk = XskStats::default();
+        for r in &reports {
+            xsk.add(&r.xsk);
+            eprintln!(
+                "sensor: queue {}: frames={} rx_dropped={} rx_ring_full={} fill_ring_empty={}",
+                r.queue, r.frames, r.xsk.rx_dropped, r.xsk.rx_ring_full, r.xsk.rx_fill_ring_empty
+            );
+        }
+        if let Some(x) = xdp {
+            let named: Vec<String> = x.named().iter().map(|(n, v)| format!("{n}={v}")).collect();
+            eprintln!("sensor: xdp {}", named.join(" "));
+        }
+        eprintln!(
+            "sensor: kernel flows final_reports={} evicted_without_report={}",
+            kf.finals, kf.evicted
+        );
+        for r in &reports {
+            eprint!("{}", r.summary.render());
+        }
+        eprintln!("sensor: output events={} failed={}", out.stats.events, out.stats.failed);
+    }
+    if reports.is_empty() {
+        bail!("no worker finished cleanly");
+    }
+    Ok(())
+}
