@@ -61,7 +61,11 @@ fn extensions_map(block: &[u8], server: bool) -> Map<String, Value> {
                 match (r.u8(), r.u16()) {
                     _ if body.is_empty() => Some(json!({ "response": true })),
                     (Some(t), Some(list)) => {
-                        let typ = if t == 1 { "ocsp".to_owned() } else { t.to_string() };
+                        let typ = if t == 1 {
+                            "ocsp".to_owned()
+                        } else {
+                            t.to_string()
+                        };
                         let exts = parse::Rd::new(body.get(1..).unwrap_or_default()).u16();
                         Some(json!({
                             "type": typ,
@@ -185,15 +189,19 @@ fn leaf_fields(side: &mut Map<String, Value>, leaf: &CertOut, detailed: bool) {
 }
 
 /// The resumption facts: (resumed, method).
-fn resumption(conn: &Conn, ch: Option<&ClientHello<'_>>, sh: Option<&ServerHello<'_>>) -> (bool, Option<&'static str>) {
+fn resumption(
+    conn: &Conn,
+    ch: Option<&ClientHello<'_>>,
+    sh: Option<&ServerHello<'_>>,
+) -> (bool, Option<&'static str>) {
     let (Some(ch), Some(sh)) = (ch, sh) else {
         return (false, None);
     };
     if !conn.sh_seen {
         return (false, None);
     }
-    let ticket_offered = parse::find_ext(ch.extensions, ext::SESSION_TICKET)
-        .is_some_and(|t| !t.is_empty());
+    let ticket_offered =
+        parse::find_ext(ch.extensions, ext::SESSION_TICKET).is_some_and(|t| !t.is_empty());
     if conn.tls13 {
         let psk = parse::find_ext(sh.extensions, ext::PRE_SHARED_KEY).is_some();
         return (psk, psk.then_some("ticket"));
@@ -203,7 +211,8 @@ fn resumption(conn: &Conn, ch: Option<&ClientHello<'_>>, sh: Option<&ServerHello
         !conn.server_full && conn.key_exchange == [false, false]
     } else {
         let id_match = !ch.session_id.is_empty() && ch.session_id == sh.session_id;
-        let ticket = ticket_offered && parse::find_ext(sh.extensions, ext::SESSION_TICKET).is_some();
+        let ticket =
+            ticket_offered && parse::find_ext(sh.extensions, ext::SESSION_TICKET).is_some();
         conn.key_exchange == [false, false] && !conn.server_full && (id_match || ticket)
     };
     let method = if ticket_offered { "ticket" } else { "id" };
@@ -224,7 +233,11 @@ pub fn build(cx: &Cx<'_>, cfg: &Config, conn: &Conn) -> Txn {
     txn.request_bytes = cdir.filter(|d| d.records > 0).map(|d| d.bytes);
     txn.response_bytes = sdir.filter(|d| d.records > 0).map(|d| d.bytes);
     let established = conn.established();
-    txn.status = if established { Status::Ok } else { Status::Error };
+    txn.status = if established {
+        Status::Ok
+    } else {
+        Status::Error
+    };
     txn.notes = conn.notes.clone();
 
     let ch = conn.client_hello.as_deref().and_then(parse::client_hello);
@@ -283,8 +296,8 @@ pub fn build(cx: &Cx<'_>, cfg: &Config, conn: &Conn) -> Txn {
     }
     if let Some(sh) = &sh {
         tls.insert("cipher".into(), names::cipher(sh.cipher).into());
-        if let Some(p) = parse::find_ext(sh.extensions, ext::ALPN)
-            .and_then(|b| parse::alpn_names(b).next())
+        if let Some(p) =
+            parse::find_ext(sh.extensions, ext::ALPN).and_then(|b| parse::alpn_names(b).next())
         {
             tls.insert("next_protocol".into(), text(p).into());
         }
@@ -320,7 +333,10 @@ pub fn build(cx: &Cx<'_>, cfg: &Config, conn: &Conn) -> Txn {
             side.insert("certificate_chain".into(), Value::Array(pems));
         }
     }
-    detailed.insert("client_certificate_requested".into(), conn.cert_requested.into());
+    detailed.insert(
+        "client_certificate_requested".into(),
+        conn.cert_requested.into(),
+    );
     if let Some(s) = conn.ocsp {
         detailed.insert("ocsp_response".into(), names::ocsp_status(s).into());
     }
@@ -355,11 +371,13 @@ pub fn build(cx: &Cx<'_>, cfg: &Config, conn: &Conn) -> Txn {
     }
     txn.fields.insert("tls".into(), Value::Object(tls));
     if let Some(name) = sni {
-        txn.obj("server").insert("domain".into(), name.clone().into());
+        txn.obj("server")
+            .insert("domain".into(), name.clone().into());
         txn.obj("destination").insert("domain".into(), name.into());
     }
     if !related.is_empty() {
-        txn.obj("related").insert("hash".into(), Value::Array(related));
+        txn.obj("related")
+            .insert("hash".into(), Value::Array(related));
     }
     txn
 }

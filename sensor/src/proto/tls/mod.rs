@@ -112,11 +112,11 @@ impl Dissector for Tls {
                     Direction::ToClient => parse::hs::SERVER_HELLO,
                 };
                 let first = data.get(parse::RECORD_HEADER).copied();
-                if h.ctype == parse::content::HANDSHAKE && first == Some(hello) {
+                let handshake = h.ctype == parse::content::HANDSHAKE;
+                let server_alert = h.ctype == parse::content::ALERT && dir == Direction::ToClient;
+                if handshake && first == Some(hello) {
                     Probe::Match
-                } else if h.ctype == parse::content::HANDSHAKE && first.is_none() {
-                    Probe::Unsure
-                } else if h.ctype == parse::content::ALERT && dir == Direction::ToClient {
+                } else if (handshake && first.is_none()) || server_alert {
                     Probe::Unsure
                 } else {
                     Probe::NotMine

@@ -161,7 +161,7 @@ impl Conn {
     }
 
     /// The sender of `dir` is the client.
-    fn from_client(&self, dir: Direction) -> bool {
+    fn sent_by_client(&self, dir: Direction) -> bool {
         self.role(dir) == 0
     }
 
@@ -312,7 +312,7 @@ impl Conn {
 
     /// `len` bytes of `dir` were lost.
     pub fn gap(&mut self, dir: Direction, len: usize) {
-        let from_client = self.from_client(dir);
+        let from_client = self.sent_by_client(dir);
         let Some(d) = self.dirs.get_mut(dir.index()) else {
             return;
         };
@@ -389,7 +389,7 @@ impl Conn {
     }
 
     fn on_alert(&mut self, dir: Direction, [level, code]: [u8; 2]) {
-        let from_client = self.from_client(dir);
+        let from_client = self.sent_by_client(dir);
         if level == 2 {
             self.fatal = true;
         }
@@ -503,7 +503,11 @@ impl Conn {
                 };
                 slot.clear();
                 for (n, der) in list.into_iter().take(MAX_CHAIN).enumerate() {
-                    let hashes = if n == 0 { opts.hashes } else { Hashes::default() };
+                    let hashes = if n == 0 {
+                        opts.hashes
+                    } else {
+                        Hashes::default()
+                    };
                     match x509::digest(der, hashes, opts.pem) {
                         Some(c) => slot.push(c),
                         None => self.bad_certs += 1,

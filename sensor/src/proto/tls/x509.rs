@@ -210,7 +210,9 @@ fn name_fields(name: &X509Name<'_>) -> (String, Map<String, Value>) {
         };
         // CN and SERIALNUMBER keep only the last value, as Go's parsed fields do.
         let values: &[String] = if matches!(*short, "CN" | "SERIALNUMBER") {
-            values.get(values.len().saturating_sub(1)..).unwrap_or_default()
+            values
+                .get(values.len().saturating_sub(1)..)
+                .unwrap_or_default()
         } else {
             values
         };
@@ -277,8 +279,11 @@ fn signature_name(oid: &str, params: &[u8]) -> String {
         "1.2.840.113549.1.1.13" => "SHA512-RSA",
         "1.2.840.113549.1.1.10" => {
             // RSASSA-PSS: the hash is the first OID of the parameters (2.16.840.1.101.3.4.2.x).
-            const SHA2_PREFIX: [u8; 10] = [0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02];
-            let pos = params.windows(SHA2_PREFIX.len()).position(|w| w == SHA2_PREFIX);
+            const SHA2_PREFIX: [u8; 10] =
+                [0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02];
+            let pos = params
+                .windows(SHA2_PREFIX.len())
+                .position(|w| w == SHA2_PREFIX);
             match pos.and_then(|p| params.get(p + SHA2_PREFIX.len())) {
                 Some(1) => "SHA256-RSAPSS",
                 Some(2) => "SHA384-RSAPSS",
