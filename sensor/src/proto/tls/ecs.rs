@@ -318,7 +318,12 @@ pub fn build(cx: &Cx<'_>, cfg: &Config, conn: &Conn) -> Txn {
         let Some((leaf, chain)) = certs.split_first() else {
             continue;
         };
-        leaf_fields(side, leaf, cfg.include_detailed_fields);
+        // Packetbeat moves the detailed leaf certificate to `x509` (both options needed).
+        leaf_fields(
+            side,
+            leaf,
+            cfg.include_detailed_fields && cfg.send_certificates,
+        );
         if cfg.send_certificates && !chain.is_empty() {
             detailed.insert(
                 format!("{key}_certificate_chain"),

@@ -2,6 +2,7 @@
 //! seeds) through a small model of the pipeline (pending tail on `NeedMore`, dead direction
 //! on `GiveUp`); the results must be identical.
 
+mod corpus;
 mod fingerprints;
 mod options;
 mod robust;
