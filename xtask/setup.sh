@@ -41,3 +41,11 @@ if ! command -v bpf-linker >/dev/null 2>&1 || [ "$(cat "$stamp" 2>/dev/null)" !=
   echo "$SO" > "$stamp"
 fi
 echo "setup: toolchain ready"
+
+# tansu: a Kafka-protocol broker for the Kafka output's end-to-end tests (shared/docs/TOOLCHAIN.md).
+# Built once (~22 min, 1.7 GB RAM) and cached in ~/.cargo/bin; skipped when it already runs.
+if ! tansu --version >/dev/null 2>&1 && ! "$HOME/.cargo/bin/tansu" --version >/dev/null 2>&1; then
+  echo "setup: building tansu 0.6.0 (Kafka broker for tests; ~22 min, once)"
+  cargo install tansu@0.6.0 --locked --features dynostore,libsql
+fi
+echo "setup: tansu ready"

@@ -89,7 +89,8 @@ fn open_output(common: &Common, cfg: &Config) -> Result<Output> {
         .clone()
         .or_else(|| cfg.output.target.clone())
         .unwrap_or(OutputTarget::Stdout);
-    Output::open(&target).with_context(|| format!("cannot open output {target:?}"))
+    Output::open_configured(&target, cfg.output.kafka.as_ref())
+        .with_context(|| format!("cannot open output {target:?}"))
 }
 
 /// Replay capture files; returns an error after emitting everything decoded before a bad record.

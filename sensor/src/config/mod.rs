@@ -159,6 +159,8 @@ impl Default for InterfacesConfig {
 pub struct OutputConfig {
     /// The configured target, if any (`--output` overrides it).
     pub target: Option<OutputTarget>,
+    /// `output.kafka` (also used by `--output kafka` when present, even if not enabled).
+    pub kafka: Option<crate::output::kafka_config::KafkaConfig>,
 }
 
 impl OutputConfig {
@@ -173,7 +175,7 @@ impl OutputConfig {
                 _ => anyhow::bail!("output.{name} must be a mapping"),
             };
             let on = vm.get("enabled").and_then(|e| e.as_bool()).unwrap_or(true);
-            if !on {
+            if !on && name != "kafka" {
                 continue;
             }
             match name.as_str() {
@@ -183,9 +185,15 @@ impl OutputConfig {
                     let file = vm.get("filename").and_then(|p| p.as_str()).unwrap_or("sensor.ndjson");
                     enabled.push(OutputTarget::File(std::path::Path::new(dir).join(file)));
                 }
-                "kafka" => anyhow::bail!(
-                    "output.kafka is not supported by this build yet; use output.console or output.file"
-                ),
+                "kafka" => {
+                    let mut vm = vm;
+                    vm.remove("enabled");
+                    out.kafka = Some(crate::output::kafka_config::KafkaConfig::from_value(vm)?);
+                    if on {
+                        enabled.push(OutputTarget::Kafka { hosts: Vec::new() });
+                    }
+                    continue;
+                }
                 other => anyhow::bail!("unknown output `output.{other}` (known: console, file, kafka)"),
             }
         }
