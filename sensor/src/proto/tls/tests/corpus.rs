@@ -167,7 +167,7 @@ fn check_file(expect: &Path) {
         if let Some(v) = tl["version"].as_str() {
             assert_eq!(
                 get(t, "tls.version"),
-                v.split(' ').last().unwrap(),
+                v.split(' ').next_back().unwrap(),
                 "{name}"
             );
         }
