@@ -119,7 +119,12 @@ fn status(req: Option<&Msg>, resp: Option<&Msg>) -> Status {
 }
 
 /// Build the event (either side may be missing) with an extra note.
-pub fn build(cx: &Cx<'_>, req: Option<Box<Msg>>, resp: Option<Box<Msg>>, note: Option<&str>) -> Txn {
+pub fn build(
+    cx: &Cx<'_>,
+    req: Option<Box<Msg>>,
+    resp: Option<Box<Msg>>,
+    note: Option<&str>,
+) -> Txn {
     let mut t = cx.txn(super::NAME);
     t.status = status(req.as_deref(), resp.as_deref());
     let mut mc = Map::new();

@@ -13,6 +13,7 @@
 //! Files: `parse.rs` (tables, headers), `state.rs` (framing), `ecs.rs` (fields).
 
 mod ecs;
+mod fields;
 mod parse;
 mod state;
 #[cfg(test)]
@@ -329,7 +330,6 @@ impl Memcache {
                 })
             });
             m.size = t.resp_size;
-            m.lost |= !complete;
             Some(m)
         } else {
             None

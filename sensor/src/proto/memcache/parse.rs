@@ -99,16 +99,7 @@ pub fn opcode_name(op: u8) -> Option<&'static str> {
 pub fn is_quiet(op: u8) -> bool {
     matches!(
         op,
-        0x09 | 0x0d
-            | 0x11..=0x1a
-            | 0x1e
-            | 0x24
-            | 0x32
-            | 0x34
-            | 0x36
-            | 0x38
-            | 0x3a
-            | 0x3c
+        0x09 | 0x0d | 0x11..=0x1a | 0x1e | 0x24 | 0x32 | 0x34 | 0x36 | 0x38 | 0x3a | 0x3c
     )
 }
 
@@ -298,7 +289,8 @@ pub fn text_command(word: &str) -> Option<(&'static str, Shape)> {
 
 /// Words of a text line (separated by spaces).
 pub fn words(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|&b| b == b' ' || b == b'\t').filter(|w| !w.is_empty())
+    line.split(|&b| b == b' ' || b == b'\t')
+        .filter(|w| !w.is_empty())
 }
 
 /// A decimal unsigned number.
@@ -359,7 +351,10 @@ mod tests {
         let mut b = vec![0x80, 0x01, 0, 3, 8, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 9];
         b.extend_from_slice(&[0; 8]);
         let h = BinHeader::parse(&b).unwrap();
-        assert_eq!((h.opcode, h.key_len, h.extras_len, h.value_len(), h.opaque), (1, 3, 8, 5, 9));
+        assert_eq!(
+            (h.opcode, h.key_len, h.extras_len, h.value_len(), h.opaque),
+            (1, 3, 8, 5, 9)
+        );
         b[11] = 2; // body shorter than extras + key
         assert!(BinHeader::parse(&b).is_none());
         assert!(BinHeader::parse(&[0x80; 10]).is_none());

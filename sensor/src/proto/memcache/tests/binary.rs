@@ -18,7 +18,11 @@ fn set_get_incr() {
         d(C, 0, &set),
         d(S, 1, &bin(RS, 0x01, 0, 1, &[], b"", b"")),
         d(C, 2, &bin(RQ, 0x00, 0, 2, &[], b"k", b"")),
-        d(S, 3, &bin(RS, 0x00, 0, 2, &7u32.to_be_bytes(), b"", b"value")),
+        d(
+            S,
+            3,
+            &bin(RS, 0x00, 0, 2, &7u32.to_be_bytes(), b"", b"value"),
+        ),
         d(C, 4, &bin(RQ, 0x05, 0, 3, &incr_extras, b"n", b"")),
         d(S, 5, &bin(RS, 0x05, 0, 3, &[], b"", &12u64.to_be_bytes())),
         d(C, 6, &bin(RQ, 0x00, 0, 4, &[], b"gone", b"")),
@@ -45,7 +49,19 @@ fn set_get_incr() {
 fn error_status() {
     let t = run(&[
         d(C, 0, &bin(RQ, 0x05, 0, 0, &[0; 20], b"s", b"")),
-        d(S, 1, &bin(RS, 0x05, 6, 0, &[], b"", b"Non-numeric server-side value for incr or decr")),
+        d(
+            S,
+            1,
+            &bin(
+                RS,
+                0x05,
+                6,
+                0,
+                &[],
+                b"",
+                b"Non-numeric server-side value for incr or decr",
+            ),
+        ),
         d(C, 2, &bin(RQ, 0x42, 0, 0, &[], b"", b"")),
         d(S, 3, &bin(RS, 0x42, 0x81, 0, &[], b"", b"Unknown command")),
     ]);
@@ -80,7 +96,10 @@ fn stat_replies_merge() {
     let mut resps = bin(RS, 0x10, 0, 9, &[], b"pid", b"1");
     resps.extend(bin(RS, 0x10, 0, 9, &[], b"uptime", b"20"));
     resps.extend(bin(RS, 0x10, 0, 9, &[], b"", b""));
-    let t = run(&[d(C, 0, &bin(RQ, 0x10, 0, 9, &[], b"", b"")), d(S, 1, &resps)]);
+    let t = run(&[
+        d(C, 0, &bin(RQ, 0x10, 0, 9, &[], b"", b"")),
+        d(S, 1, &resps),
+    ]);
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].response_bytes, Some(resps.len() as u64));
     assert_eq!(

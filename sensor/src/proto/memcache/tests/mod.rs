@@ -156,7 +156,15 @@ pub fn f<'a>(t: &'a Txn, path: &str) -> &'a Value {
 }
 
 /// A binary message.
-pub fn bin(magic: u8, opcode: u8, status: u16, opaque: u32, extras: &[u8], key: &[u8], value: &[u8]) -> Vec<u8> {
+pub fn bin(
+    magic: u8,
+    opcode: u8,
+    status: u16,
+    opaque: u32,
+    extras: &[u8],
+    key: &[u8],
+    value: &[u8],
+) -> Vec<u8> {
     let mut v = vec![magic, opcode];
     v.extend_from_slice(&(key.len() as u16).to_be_bytes());
     v.push(extras.len() as u8);

@@ -86,7 +86,11 @@ fn errors_set_status() {
         d(C, 0, b"bogus_command\r\n"),
         d(S, 1, b"ERROR\r\n"),
         d(C, 2, b"incr name 1\r\n"),
-        d(S, 3, b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"),
+        d(
+            S,
+            3,
+            b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+        ),
         d(C, 4, b"set big 0 0 1\r\nx\r\n"),
         d(S, 5, b"SERVER_ERROR out of memory storing object\r\n"),
     ]);
@@ -164,7 +168,11 @@ fn values_published_per_options() {
         &cfg,
         &[
             d(C, 0, b"get a b\r\n"),
-            d(S, 1, b"VALUE a 0 5\r\nhello\r\nVALUE b 0 2\r\nhi\r\nEND\r\n"),
+            d(
+                S,
+                1,
+                b"VALUE a 0 5\r\nhello\r\nVALUE b 0 2\r\nhi\r\nEND\r\n",
+            ),
         ],
     );
     assert_eq!(
@@ -215,7 +223,11 @@ fn gap_losing_a_reply() {
 
 #[test]
 fn expiry_and_close() {
-    let t = run(&[d(C, 0, b"get a\r\n"), Ev::Timer(11_000), d(S, 12_000, b"END\r\n")]);
+    let t = run(&[
+        d(C, 0, b"get a\r\n"),
+        Ev::Timer(11_000),
+        d(S, 12_000, b"END\r\n"),
+    ]);
     assert_eq!(t.len(), 2);
     assert!(t[0].response_bytes.is_none());
     assert_eq!(t[0].notes, vec![ecs::NOTE_UNFINISHED.to_owned()]);

@@ -139,7 +139,11 @@ fn binary_over_udp_and_garbage() {
         &Config::default(),
         &[
             d(C, 0, &dgram(5, 0, 1, &bin(0x80, 0x0b, 0, 0, &[], b"", b""))),
-            d(S, 1, &dgram(5, 0, 1, &bin(0x81, 0x0b, 0, 0, &[], b"", b"1.6"))),
+            d(
+                S,
+                1,
+                &dgram(5, 0, 1, &bin(0x81, 0x0b, 0, 0, &[], b"", b"1.6")),
+            ),
             d(C, 2, b"\x01\x02"),
             d(S, 3, &dgram(9, 0, 1, b"\x00\x01garbage")),
         ],
