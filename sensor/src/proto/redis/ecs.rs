@@ -133,7 +133,8 @@ pub fn build(cx: &Cx<'_>, req: Box<Msg>, reply: Option<Reply>, note: Option<&str
         None => {
             t.status = Status::Error;
             t.unmatched = Unmatched::Request;
-            t.notes.push(note.unwrap_or(NOTE_UNMATCHED_REQUEST).to_owned());
+            t.notes
+                .push(note.unwrap_or(NOTE_UNMATCHED_REQUEST).to_owned());
         }
     }
     t

@@ -238,7 +238,11 @@ impl Redis {
             None => cx.stats.unmatched_responses += 1,
             Some(Entry::Lost) => {}
             Some(Entry::Cmd(mut p)) => {
-                if p.req.first.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(b"RESET")) {
+                if p.req
+                    .first
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(b"RESET"))
+                {
                     self.subs = Subs::default();
                 }
                 p.reply.add(&m);

@@ -313,7 +313,10 @@ mod tests {
         assert_eq!(header(b"$5"), Some(Header::Bulk(BulkKind::String, 5)));
         assert_eq!(header(b"$-2"), None);
         assert_eq!(header(b"%2"), Some(Header::Aggregate(AggKind::Map, 2)));
-        assert_eq!(header(b"*?"), Some(Header::StreamedAggregate(AggKind::Array)));
+        assert_eq!(
+            header(b"*?"),
+            Some(Header::StreamedAggregate(AggKind::Array))
+        );
         assert_eq!(header(b"$?"), Some(Header::StreamedBulk));
         assert_eq!(header(b";0"), Some(Header::Chunk(0)));
         assert_eq!(header(b"#t"), Some(Header::Boolean(true)));
@@ -336,7 +339,12 @@ mod tests {
     fn inline_split() {
         assert_eq!(
             split_inline(b"SET  k \"a b\\x41\" 'c\\'d'").unwrap(),
-            vec![b"SET".to_vec(), b"k".to_vec(), b"a bA".to_vec(), b"c'd".to_vec()]
+            vec![
+                b"SET".to_vec(),
+                b"k".to_vec(),
+                b"a bA".to_vec(),
+                b"c'd".to_vec()
+            ]
         );
         assert_eq!(split_inline(b"  ").unwrap(), Vec::<Vec<u8>>::new());
         assert!(split_inline(b"GET \"x").is_none());

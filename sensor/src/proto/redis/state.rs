@@ -210,7 +210,9 @@ impl Reader {
                 At::Bulk { left, hide, chunk } => {
                     let take = usize::try_from(left).unwrap_or(usize::MAX).min(rest.len());
                     let (bytes, _) = rest.split_at(take);
-                    let shown = bytes.get(usize::from(hide).min(bytes.len())..).unwrap_or_default();
+                    let shown = bytes
+                        .get(usize::from(hide).min(bytes.len())..)
+                        .unwrap_or_default();
                     self.render(shown);
                     self.capture(bytes);
                     self.add_size(take);
@@ -330,7 +332,10 @@ impl Reader {
         let mut it = words.into_iter();
         m.first = it.next().map(cut);
         m.second = it.next().map(cut);
-        m.text = text.get(..text.len().min(MAX_TEXT)).unwrap_or_default().to_vec();
+        m.text = text
+            .get(..text.len().min(MAX_TEXT))
+            .unwrap_or_default()
+            .to_vec();
         m.truncated = text.len() > MAX_TEXT;
         self.start_ts = None;
         Ok((used, Some(m)))
@@ -556,11 +561,7 @@ impl Reader {
         } else if !cmd {
             self.render(if kind == AggKind::Map { b"{" } else { b"[" });
         }
-        self.stack.push(Frame {
-            kind,
-            left,
-            idx: 0,
-        });
+        self.stack.push(Frame { kind, left, idx: 0 });
         Ok(())
     }
 

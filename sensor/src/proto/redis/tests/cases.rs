@@ -49,7 +49,11 @@ fn pipelining_fifo() {
     reqs.extend(cmd(&["MGET", "p:0", "nope"]));
     let t = run(&[
         d(C, 0, &reqs),
-        d(S, 1, b"+OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n*2\r\n$1\r\nv\r\n$-1\r\n"),
+        d(
+            S,
+            1,
+            b"+OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n*2\r\n$1\r\nv\r\n$-1\r\n",
+        ),
     ]);
     assert_eq!(t.len(), 6);
     for (i, x) in t.iter().take(5).enumerate() {
@@ -78,7 +82,10 @@ fn resp2_aggregates_render() {
 fn resp3_types() {
     let replies: &[(&[u8], &str)] = &[
         (b"%2\r\n+a\r\n:1\r\n+b\r\n#t\r\n", "{a: 1, b: true}"),
-        (b"~2\r\n,3.14\r\n(12345678901234567890\r\n", "[3.14, 12345678901234567890]"),
+        (
+            b"~2\r\n,3.14\r\n(12345678901234567890\r\n",
+            "[3.14, 12345678901234567890]",
+        ),
         (b"_\r\n", "nil"),
         (b"=15\r\ntxt:Some string\r\n", "Some string"),
         (b"|1\r\n+ttl\r\n:3\r\n$2\r\nhi\r\n", "hi"),
@@ -94,7 +101,12 @@ fn resp3_types() {
     let t = run(&script);
     assert_eq!(t.len(), replies.len());
     for (x, (r, want)) in t.iter().zip(replies) {
-        assert_eq!(f(x, "return_value"), *want, "{}", String::from_utf8_lossy(r));
+        assert_eq!(
+            f(x, "return_value"),
+            *want,
+            "{}",
+            String::from_utf8_lossy(r)
+        );
         assert_eq!(x.response_bytes, Some(r.len() as u64));
     }
 }
@@ -325,7 +337,12 @@ fn queue_limits() {
         queue_max_bytes: 30,
     };
     let t = run_with(&cfg, &[d(C, 0, &reqs)]);
-    assert_eq!(t.iter().filter(|x| x.notes == [ecs::NOTE_QUEUE_FULL]).count(), 2);
+    assert_eq!(
+        t.iter()
+            .filter(|x| x.notes == [ecs::NOTE_QUEUE_FULL])
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -355,8 +372,7 @@ fn send_request_response_raw() {
 
 #[test]
 fn config_names() {
-    let c: Config =
-        serde_yaml_ng::from_str("queue_max_bytes: 10\nqueue_max_messages: 3").unwrap();
+    let c: Config = serde_yaml_ng::from_str("queue_max_bytes: 10\nqueue_max_messages: 3").unwrap();
     assert_eq!((c.queue_max_bytes, c.queue_max_messages), (10, 3));
     assert!(serde_yaml_ng::from_str::<Config>("bogus: 1").is_err());
 }
