@@ -46,6 +46,8 @@ pub mod globals {
 
 /// Name of the XDP program in the object.
 pub const PROGRAM_NAME: &str = "sensor";
+/// Name of the TC egress counting program in the object.
+pub const EGRESS_PROGRAM_NAME: &str = "sensor_egress";
 
 /// Capacity of [`maps::FLOWS`]: LRU, so the least recently seen flows are evicted when full; 64 Ki
 /// flows is the concurrent flow count of a busy server, and per-CPU values cost
@@ -98,8 +100,12 @@ pub mod stat {
     pub const IPV6_EXT_LIMIT: u32 = 13;
     /// Packets matched by the port filter or the ICMP setting.
     pub const MATCHED: u32 = 14;
+    /// Packets seen by the egress (TC) counter program.
+    pub const EGRESS_PACKETS: u32 = 15;
+    /// Egress packets whose headers could not be read.
+    pub const EGRESS_MALFORMED: u32 = 16;
     /// Number of counters.
-    pub const COUNT: u32 = 15;
+    pub const COUNT: u32 = 17;
 
     /// Names of the counters, by index (for telemetry).
     pub const NAMES: [&str; COUNT as usize] = [
@@ -118,6 +124,8 @@ pub mod stat {
         "vlan_tagged",
         "ipv6_ext_limit",
         "matched",
+        "egress_packets",
+        "egress_malformed",
     ];
 }
 

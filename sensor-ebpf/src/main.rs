@@ -23,11 +23,11 @@
 use core::mem::size_of;
 
 use aya_ebpf::{
-    bindings::{xdp_action, BPF_NOEXIST},
+    bindings::{xdp_action, BPF_NOEXIST, TC_ACT_UNSPEC},
     helpers::bpf_ktime_get_boot_ns,
-    macros::{map, xdp},
+    macros::{classifier, map, xdp},
     maps::{HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArray, XskMap},
-    programs::XdpContext,
+    programs::{TcContext, XdpContext},
 };
 use sensor_common::{
     ipproto, side, stat, FlowCounters, FlowKey, FragKey, FragPorts, PortRule, MAX_BYPASS,
@@ -88,14 +88,31 @@ const NEXTHDR_DEST: u8 = 60;
 /// IPv6 fragment header length.
 const IPV6_FRAG_HLEN: usize = 8;
 
+/// Bytes of an egress skb made linear before parsing: Ethernet + 2 tags + IPv6 + extension
+/// headers + TCP with options fit in 256 for all but pathological packets.
+const EGRESS_PULL: u32 = 256;
+
 /// Entry point: every error path ends in `XDP_PASS`, so the host never loses traffic.
 #[xdp]
 pub fn sensor(ctx: XdpContext) -> u32 {
     try_sensor(&ctx).unwrap_or(xdp_action::XDP_PASS)
 }
 
+/// Egress entry point (TC/TCX): counts, never changes the packet's fate (`TC_ACT_UNSPEC` = TCX
+/// "next": the following programs and the default action decide).
+#[classifier]
+pub fn sensor_egress(ctx: TcContext) -> i32 {
+    try_egress(&ctx).unwrap_or(TC_ACT_UNSPEC)
+}
+
 /// A header that does not fit in the packet.
 struct Truncated;
+
+/// The packet's bytes: `[start, end)` (from `data`/`data_end` of either context).
+struct Pkt {
+    start: usize,
+    end: usize,
+}
 
 /// What the parser learnt about an IP packet.
 struct Parsed {
@@ -110,11 +127,69 @@ struct Parsed {
     tcp_flags: u8,
     /// The ports are unknown (non-first fragment without a FRAGS entry).
     orphan: u8,
+    /// Bytes of headers up to the end of the transport header (GSO accounting on egress).
+    hdr_len: usize,
+}
+
+fn try_egress(ctx: &TcContext) -> Result<i32, ()> {
+    count(stat::EGRESS_PACKETS);
+    let len = ctx.len();
+    let want = if len < EGRESS_PULL { len } else { EGRESS_PULL };
+    if ((ctx.data_end() - ctx.data()) as u32) < want && ctx.pull_data(want).is_err() {
+        count(stat::EGRESS_MALFORMED);
+        return Ok(TC_ACT_UNSPEC);
+    }
+    let pkt = Pkt {
+        start: ctx.data(),
+        end: ctx.data_end(),
+    };
+    let mut p = match parse(&pkt) {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(TC_ACT_UNSPEC),
+        Err(Truncated) => {
+            count(stat::EGRESS_MALFORMED);
+            return Ok(TC_ACT_UNSPEC);
+        }
+    };
+    // SAFETY: `skb` is the program's context pointer; these fields are readable by TC programs.
+    let (vlan_present, vlan_tci, gso_segs) = unsafe {
+        let skb = ctx.skb.skb;
+        ((*skb).vlan_present, (*skb).vlan_tci, (*skb).gso_segs)
+    };
+    if vlan_present != 0 {
+        // An offloaded tag is the outermost one; a tag in the data is then the inner one.
+        p.vlan_inner = p.vlan_outer;
+        p.vlan_outer = (vlan_tci & 0x0FFF) as u16;
+    }
+    let segs = if gso_segs > 1 { u64::from(gso_segs) } else { 1 };
+    // Each extra segment repeats the headers on the wire.
+    let bytes = u64::from(len) + (segs - 1) * p.hdr_len as u64;
+    let (key, from) = key_of(&p);
+    update_flow(&key, from, segs, bytes, p.tcp_flags);
+    Ok(TC_ACT_UNSPEC)
+}
+
+#[inline(always)]
+fn key_of(p: &Parsed) -> (FlowKey, u8) {
+    FlowKey::canonical(
+        p.src,
+        p.sport,
+        p.dst,
+        p.dport,
+        p.proto,
+        p.ip_version,
+        p.vlan_outer,
+        p.vlan_inner,
+    )
 }
 
 fn try_sensor(ctx: &XdpContext) -> Result<u32, ()> {
     count(stat::PACKETS);
-    let parsed = match parse(ctx) {
+    let pkt = Pkt {
+        start: ctx.data(),
+        end: ctx.data_end(),
+    };
+    let parsed = match parse(&pkt) {
         Ok(Some(p)) => p,
         Ok(None) => {
             count(stat::NON_IP);
@@ -127,18 +202,9 @@ fn try_sensor(ctx: &XdpContext) -> Result<u32, ()> {
         }
     };
     count(stat::PARSED);
-    let (key, from) = FlowKey::canonical(
-        parsed.src,
-        parsed.sport,
-        parsed.dst,
-        parsed.dport,
-        parsed.proto,
-        parsed.ip_version,
-        parsed.vlan_outer,
-        parsed.vlan_inner,
-    );
-    let len = (ctx.data_end() - ctx.data()) as u64;
-    update_flow(&key, from, len, parsed.tcp_flags);
+    let (key, from) = key_of(&parsed);
+    let len = (pkt.end - pkt.start) as u64;
+    update_flow(&key, from, 1, len, parsed.tcp_flags);
 
     if parsed.orphan != 0 || !matched(&parsed) {
         return Ok(unmatched());
@@ -198,37 +264,38 @@ fn port_has(port: u16, bit: u8) -> bool {
     }
 }
 
-/// Add one packet to its flow's per-CPU counters.
+/// Add `packets` packets of `bytes` bytes to their flow's per-CPU counters.
 #[inline(always)]
-fn update_flow(key: &FlowKey, from: u8, len: u64, tcp_flags: u8) {
+fn update_flow(key: &FlowKey, from: u8, packets: u64, bytes: u64, tcp_flags: u8) {
     // SAFETY: bpf_ktime_get_boot_ns has no preconditions.
     let now = unsafe { bpf_ktime_get_boot_ns() };
     if let Some(c) = FLOWS.get_ptr_mut(key) {
-        // SAFETY: the pointer is this CPU's value of a live entry; only this CPU writes it.
-        unsafe { add(&mut *c, from, len, tcp_flags, now) };
+        // SAFETY: the pointer is this CPU's value of a live entry; only this CPU writes it
+        // (XDP and TC run with preemption disabled).
+        unsafe { add(&mut *c, from, packets, bytes, tcp_flags, now) };
         return;
     }
     let mut c = FlowCounters::default();
-    add(&mut c, from, len, tcp_flags, now);
+    add(&mut c, from, packets, bytes, tcp_flags, now);
     if FLOWS.insert(key, &c, u64::from(BPF_NOEXIST)).is_ok() {
         return;
     }
     // Another CPU created the entry meanwhile: add to this CPU's (zeroed) value.
     match FLOWS.get_ptr_mut(key) {
         // SAFETY: as above.
-        Some(c) => unsafe { add(&mut *c, from, len, tcp_flags, now) },
+        Some(c) => unsafe { add(&mut *c, from, packets, bytes, tcp_flags, now) },
         None => count(stat::FLOW_INSERT_FAILED),
     }
 }
 
 #[inline(always)]
-fn add(c: &mut FlowCounters, from: u8, len: u64, tcp_flags: u8, now: u64) {
+fn add(c: &mut FlowCounters, from: u8, packets: u64, bytes: u64, tcp_flags: u8, now: u64) {
     if from == side::LO {
-        c.packets_lo += 1;
-        c.bytes_lo += len;
+        c.packets_lo += packets;
+        c.bytes_lo += bytes;
     } else {
-        c.packets_hi += 1;
-        c.bytes_hi += len;
+        c.packets_hi += packets;
+        c.bytes_hi += bytes;
     }
     if c.first_seen_ns == 0 {
         c.first_seen_ns = now;
@@ -252,31 +319,29 @@ fn count(index: u32) {
 
 /// A pointer to a `T` at `offset` in the packet, or `Truncated` when it does not fit.
 #[inline(always)]
-fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*const T, Truncated> {
-    let start = ctx.data();
-    let end = ctx.data_end();
-    if start + offset + size_of::<T>() > end {
+fn ptr_at<T>(pkt: &Pkt, offset: usize) -> Result<*const T, Truncated> {
+    if pkt.start + offset + size_of::<T>() > pkt.end {
         return Err(Truncated);
     }
-    Ok((start + offset) as *const T)
+    Ok((pkt.start + offset) as *const T)
 }
 
 /// Read a `T` (plain bytes, alignment 1) at `offset`.
 #[inline(always)]
-fn read<T: Copy>(ctx: &XdpContext, offset: usize) -> Result<T, Truncated> {
+fn read<T: Copy>(ctx: &Pkt, offset: usize) -> Result<T, Truncated> {
     let p = ptr_at::<T>(ctx, offset)?;
     // SAFETY: `ptr_at` checked that the T lies within the packet; T is a byte array/u8.
     Ok(unsafe { core::ptr::read_unaligned(p) })
 }
 
 #[inline(always)]
-fn be16(ctx: &XdpContext, offset: usize) -> Result<u16, Truncated> {
+fn be16(ctx: &Pkt, offset: usize) -> Result<u16, Truncated> {
     Ok(u16::from_be_bytes(read::<[u8; 2]>(ctx, offset)?))
 }
 
 /// `Ok(None)` for non-IP frames.
 #[inline(always)]
-fn parse(ctx: &XdpContext) -> Result<Option<Parsed>, Truncated> {
+fn parse(ctx: &Pkt) -> Result<Option<Parsed>, Truncated> {
     let mut off = ETH_HLEN;
     let mut ethertype = be16(ctx, 12)?;
     let mut vlan_outer = 0u16;
@@ -304,6 +369,7 @@ fn parse(ctx: &XdpContext) -> Result<Option<Parsed>, Truncated> {
         vlan_inner,
         tcp_flags: 0,
         orphan: 0,
+        hdr_len: 0,
     };
     let l4 = match ethertype {
         ETH_P_IP => parse_ipv4(ctx, off, &mut p)?,
@@ -324,7 +390,7 @@ fn is_vlan(ethertype: u16) -> bool {
 /// Fills addresses and protocol; returns the L4 offset when the packet carries the L4 header
 /// (`None` for non-first fragments, whose ports are then taken from FRAGS).
 #[inline(always)]
-fn parse_ipv4(ctx: &XdpContext, off: usize, p: &mut Parsed) -> Result<Option<usize>, Truncated> {
+fn parse_ipv4(ctx: &Pkt, off: usize, p: &mut Parsed) -> Result<Option<usize>, Truncated> {
     let hdr = read::<[u8; IPV4_HLEN]>(ctx, off)?;
     if hdr[0] >> 4 != 4 {
         return Err(Truncated);
@@ -346,7 +412,7 @@ fn parse_ipv4(ctx: &XdpContext, off: usize, p: &mut Parsed) -> Result<Option<usi
 /// Common fragment handling of IPv4 and IPv6; `offset` in 8-byte units.
 #[inline(always)]
 fn fragment(
-    ctx: &XdpContext,
+    ctx: &Pkt,
     p: &mut Parsed,
     id: u32,
     offset: u16,
@@ -397,7 +463,7 @@ fn fragment(
 }
 
 #[inline(always)]
-fn parse_ipv6(ctx: &XdpContext, off: usize, p: &mut Parsed) -> Result<Option<usize>, Truncated> {
+fn parse_ipv6(ctx: &Pkt, off: usize, p: &mut Parsed) -> Result<Option<usize>, Truncated> {
     let first = read::<u8>(ctx, off)?;
     if first >> 4 != 6 {
         return Err(Truncated);
@@ -442,23 +508,26 @@ fn parse_ipv6(ctx: &XdpContext, off: usize, p: &mut Parsed) -> Result<Option<usi
 
 /// Ports (and TCP flags) of the upper-layer header at `off`.
 #[inline(always)]
-fn parse_l4(ctx: &XdpContext, off: usize, p: &mut Parsed) -> Result<(), Truncated> {
+fn parse_l4(ctx: &Pkt, off: usize, p: &mut Parsed) -> Result<(), Truncated> {
     match p.proto {
         ipproto::TCP => {
             let h = read::<[u8; TCP_HLEN]>(ctx, off)?;
             p.sport = u16::from_be_bytes([h[0], h[1]]);
             p.dport = u16::from_be_bytes([h[2], h[3]]);
             p.tcp_flags = h[13];
+            p.hdr_len = off + usize::from(h[12] >> 4) * 4;
         }
         ipproto::UDP => {
             let h = read::<[u8; UDP_HLEN]>(ctx, off)?;
             p.sport = u16::from_be_bytes([h[0], h[1]]);
             p.dport = u16::from_be_bytes([h[2], h[3]]);
+            p.hdr_len = off + UDP_HLEN;
         }
         ipproto::ICMP | ipproto::ICMPV6 => {
             read::<[u8; ICMP_MIN_HLEN]>(ctx, off)?;
+            p.hdr_len = off + ICMP_MIN_HLEN;
         }
-        _ => {}
+        _ => p.hdr_len = off,
     }
     Ok(())
 }

@@ -18,12 +18,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use aya::maps::{HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap, XskMap};
-use aya::programs::Xdp;
+use aya::programs::tc::{SchedClassifierLink, TcAttachOptions, TcAttachType};
+use aya::programs::{LinkOrder, SchedClassifier, Xdp};
 use aya::{Ebpf, EbpfLoader};
 pub use sensor_common::FlowKey;
 use sensor_common::{
-    globals, maps, side, stat, FlowCounters, PortRule, MAX_PORTS, MAX_QUEUES, PORT_TCP, PORT_UDP,
-    PROGRAM_NAME,
+    globals, maps, side, stat, FlowCounters, PortRule, EGRESS_PROGRAM_NAME, MAX_PORTS, MAX_QUEUES,
+    PORT_TCP, PORT_UDP, PROGRAM_NAME,
 };
 
 /// The message for a sensor built without the object.
@@ -266,6 +267,10 @@ pub struct XdpStats {
     pub ipv6_ext_limit: u64,
     /// Packets matched by the port filter or the ICMP setting.
     pub matched: u64,
+    /// Packets seen by the egress counter.
+    pub egress_packets: u64,
+    /// Egress packets whose headers could not be read.
+    pub egress_malformed: u64,
 }
 
 impl XdpStats {
@@ -287,6 +292,8 @@ impl XdpStats {
             vlan_tagged: g(stat::VLAN_TAGGED),
             ipv6_ext_limit: g(stat::IPV6_EXT_LIMIT),
             matched: g(stat::MATCHED),
+            egress_packets: g(stat::EGRESS_PACKETS),
+            egress_malformed: g(stat::EGRESS_MALFORMED),
         }
     }
 
@@ -308,6 +315,8 @@ impl XdpStats {
             self.vlan_tagged,
             self.ipv6_ext_limit,
             self.matched,
+            self.egress_packets,
+            self.egress_malformed,
         ];
         let mut out = [("", 0u64); stat::COUNT as usize];
         for ((o, name), value) in out.iter_mut().zip(stat::NAMES).zip(v) {
@@ -319,8 +328,12 @@ impl XdpStats {
 
 /// The loaded and attached XDP program with its maps. Dropping it detaches the program.
 pub struct DataPlane {
-    /// The bpf_link; closing it detaches. Declared first: dropped before the program.
+    /// The XDP bpf_link; closing it detaches. Declared first: dropped before the program.
     link: Option<OwnedFd>,
+    /// The TCX egress link (host mode); dropping it detaches.
+    egress: Option<SchedClassifierLink>,
+    /// Why egress counting is off in host mode (kernel without TCX), for the operator.
+    egress_error: Option<String>,
     ebpf: Ebpf,
     iface: String,
     mode: AttachMode,
@@ -332,6 +345,7 @@ impl std::fmt::Debug for DataPlane {
             .field("iface", &self.iface)
             .field("mode", &self.mode)
             .field("attached", &self.link.is_some())
+            .field("egress", &self.egress.is_some())
             .finish()
     }
 }
@@ -365,6 +379,8 @@ impl DataPlane {
             .context("loading the XDP object (maps and globals)")?;
         let mut dp = DataPlane {
             link: None,
+            egress: None,
+            egress_error: None,
             ebpf,
             iface: opts.iface.clone(),
             mode: opts.mode,
@@ -399,7 +415,49 @@ impl DataPlane {
         })?;
         dp.link = Some(link);
         dp.mode = mode;
+        if !opts.span {
+            // A span port only receives; in host mode the host's replies leave through the
+            // interface and only an egress hook sees them.
+            if let Err(e) = dp.attach_egress() {
+                dp.egress_error = Some(format!("{e:#}"));
+            }
+        }
         Ok(dp)
+    }
+
+    /// Load the egress counter and attach it with a TCX bpf_link (Linux 6.6+), which, like the
+    /// XDP link, goes away with the process. Never the netlink/clsact path: that attachment
+    /// would outlive a crashed sensor.
+    fn attach_egress(&mut self) -> Result<()> {
+        let iface = self.iface.clone();
+        let p: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(EGRESS_PROGRAM_NAME)
+            .ok_or_else(|| anyhow!("the XDP object has no program `{EGRESS_PROGRAM_NAME}`"))?
+            .try_into()
+            .with_context(|| format!("`{EGRESS_PROGRAM_NAME}` is not a TC program"))?;
+        p.load()
+            .context("the kernel verifier rejected the egress program")?;
+        let id = p
+            .attach_with_options(
+                &iface,
+                TcAttachType::Egress,
+                TcAttachOptions::TcxOrder(LinkOrder::default()),
+            )
+            .with_context(|| format!("attaching the egress counter to {iface} (TCX)"))?;
+        self.egress = Some(p.take_link(id).context("egress link")?);
+        Ok(())
+    }
+
+    /// Whether packets leaving the interface are counted too (host mode with TCX); when not,
+    /// [`DataPlane::egress_error`] says why, and flows only count what the interface receives.
+    pub fn counts_egress(&self) -> bool {
+        self.egress.is_some()
+    }
+
+    /// Why egress counting could not be attached in host mode.
+    pub fn egress_error(&self) -> Option<&str> {
+        self.egress_error.as_deref()
     }
 
     fn program(&mut self) -> Result<&mut Xdp> {
@@ -561,6 +619,7 @@ impl DataPlane {
     pub fn detach(mut self) -> Result<()> {
         // Closing our only fd of the bpf_link releases it, which detaches the program.
         drop(self.link.take());
+        drop(self.egress.take());
         Ok(())
     }
 
