@@ -199,9 +199,14 @@ fn scan(b: &[u8]) -> (u64, usize) {
 impl Spool {
     /// Open (or create) the spool directory; existing segments are kept for replay.
     pub fn open(cfg: &SpoolConfig) -> io::Result<Spool> {
-        fs::create_dir_all(&cfg.path)?;
+        // The directory is created on the first write: an unused spool leaves no trace.
         let mut ids: Vec<u64> = Vec::new();
-        for e in fs::read_dir(&cfg.path)? {
+        let entries = match fs::read_dir(&cfg.path) {
+            Ok(rd) => Some(rd),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        for e in entries.into_iter().flatten() {
             let e = e?;
             let name = e.file_name();
             let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".spool")) else {
@@ -304,6 +309,7 @@ impl Spool {
         if self.active.is_none() {
             let id = self.next_id;
             self.next_id = self.next_id.saturating_add(1);
+            fs::create_dir_all(&self.dir)?;
             let f = OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -441,6 +447,7 @@ impl Spool {
         let id = self.first_id.saturating_sub(1);
         self.first_id = id;
         let p = seg_path(&self.dir, id);
+        fs::create_dir_all(&self.dir)?;
         let mut w = BufWriter::with_capacity(WRITE_BUFFER, File::create(&p)?);
         let mut buf = Vec::new();
         let mut seg = Segment {

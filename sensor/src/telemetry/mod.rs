@@ -104,11 +104,27 @@ impl Summary {
                 p.gave_up
             );
         }
-        let _ = writeln!(
-            s,
-            "  output       events={} failed={}",
-            self.output.events, self.output.failed
-        );
+        let o = &self.output;
+        let _ = write!(s, "  output       events={} failed={}", o.events, o.failed);
+        if o.kafka {
+            let _ = write!(
+                s,
+                " kafka produced={} acked={} retried={} resent={} spooled={} replayed={} dropped={} queue_depth={} spool_events={} spool_bytes={} rtt_us={} errors={}",
+                o.produced,
+                o.acked,
+                o.retried,
+                o.resent,
+                o.spooled,
+                o.replayed,
+                o.dropped,
+                o.queue_depth,
+                o.spool_events,
+                o.spool_bytes,
+                o.rtt_us,
+                o.errors
+            );
+        }
+        let _ = writeln!(s);
         s
     }
 }
