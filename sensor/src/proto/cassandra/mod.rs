@@ -10,9 +10,10 @@
 //! and not parsed. EXECUTE/BATCH requests carry the text of statements prepared on the same
 //! connection in `cassandra.request.query`.
 //!
-//! Layout: `parse.rs` header, notations and bodies, `state.rs` framing per direction, `ecs.rs`
+//! Layout: `parse.rs` header, notations and compression, `body.rs` the bodies of every opcode, `state.rs` framing per direction, `ecs.rs`
 //! event fields; this file holds the options, the correlation and the [`Dissector`] impl.
 
+mod body;
 mod ecs;
 mod parse;
 mod state;
@@ -144,7 +145,7 @@ impl Cassandra {
     }
 
     /// The CQL text of a request: its own, or the prepared statements it executes.
-    fn query_of(&self, h: &Header, info: &parse::ReqInfo) -> Option<String> {
+    fn query_of(&self, h: &Header, info: &body::ReqInfo) -> Option<String> {
         match h.opcode {
             op::QUERY | op::PREPARE => info.query.clone(),
             op::EXECUTE => info
@@ -207,9 +208,9 @@ impl Cassandra {
             }
         };
         if response {
-            let mut info = parse::RespInfo::default();
+            let mut info = body::RespInfo::default();
             if let Some(b) = &body {
-                if !parse::response(&h, b, &mut info) && !cut {
+                if !body::response(&h, b, &mut info) && !cut {
                     cx.anomaly();
                     f.notes.push(NOTE_MALFORMED.into());
                 }
@@ -219,7 +220,7 @@ impl Cassandra {
             self.on_response(cx, f, info.prepared_id);
         } else {
             if let Some(b) = &body {
-                match parse::request(&h, b) {
+                match body::request(&h, b) {
                     Some(info) => {
                         if let Some(c) = info.compression.as_deref() {
                             self.compression = Compression::from_name(c);

@@ -165,7 +165,6 @@ impl<'a> Doc<'a> {
     pub fn first(&self) -> Option<(&'a [u8], Val<'a>)> {
         self.iter().next()
     }
-
 }
 
 /// Iterator over the elements of a [`Doc`].

@@ -10,12 +10,15 @@
 //! replies) are folded into their request's event. `ok` ≠ 1, `writeErrors`,
 //! `writeConcernError` and `$err` make the status `Error` with the text in `mongodb.error`.
 //!
-//! Layout: `bson.rs` the BSON reader and JSON writer, `parse.rs` the opcodes, `state.rs`
+//! Layout: `bson.rs` the BSON reader and JSON writer, `parse.rs` the header, dispatch and
+//! OP_COMPRESSED, `command.rs` OP_MSG and commands, `legacy.rs` the legacy opcodes, `state.rs`
 //! framing per direction, `ecs.rs` event fields; this file holds the options, the
 //! correlation and the [`Dissector`] impl.
 
 mod bson;
+mod command;
 mod ecs;
+mod legacy;
 mod parse;
 mod state;
 #[cfg(test)]

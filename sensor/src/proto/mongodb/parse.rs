@@ -8,6 +8,10 @@ use std::io::Read;
 use serde_json::{Map, Value};
 
 use super::bson::{cstr, Doc, Json, Val};
+use super::command::op_msg;
+use super::legacy::{
+    op_delete, op_get_more, op_insert, op_kill_cursors, op_query, op_reply, op_update,
+};
 
 /// Size of the standard message header.
 pub const HEADER_LEN: usize = 16;
@@ -27,24 +31,11 @@ pub const HARD_DOC_LEN: usize = 1024 * 1024;
 /// Upper bound of documents listed in `response` even with `max_docs: 0` (unlimited).
 pub const HARD_MAX_DOCS: usize = 1000;
 
-/// Most documents whose batch is counted in a document sequence: sequences of more are counted
-/// only up to here (a 48 MB message holds far fewer real documents).
-const MAX_SEQ_DOCS: usize = 100_000;
-
 /// Truncation marker of a document cut at `max_doc_length` (Packetbeat's).
 pub const DOC_CUT: &str = " ...";
 
 /// Marker appended after `max_docs` documents (Packetbeat's).
 pub const DOCS_CUT: &str = "[...]";
-
-/// Session-noise keys left out of the legacy `query` text.
-const NOISE_KEYS: &[&str] = &[
-    "$db",
-    "lsid",
-    "$clusterTime",
-    "$readPreference",
-    "txnNumber",
-];
 
 /// OP_REPLY.
 pub const OP_REPLY: i32 = 1;
@@ -73,17 +64,6 @@ pub const OP_COMPRESSED: i32 = 2012;
 /// OP_MSG (3.6+).
 pub const OP_MSG: i32 = 2013;
 
-/// OP_MSG flag: a CRC-32C checksum ends the message.
-const FLAG_CHECKSUM: u32 = 1;
-/// OP_MSG flag: another message follows without waiting for a reply.
-const FLAG_MORE_TO_COME: u32 = 1 << 1;
-/// OP_MSG flag bits 0-15 are "required": unknown ones must make a parser fail.
-const REQUIRED_BITS_KNOWN: u32 = FLAG_CHECKSUM | FLAG_MORE_TO_COME;
-/// OP_REPLY flag: the query failed (`$err` document).
-const REPLY_QUERY_FAILURE: i32 = 1 << 1;
-/// OP_REPLY flag: the cursor id was not found.
-const REPLY_CURSOR_NOT_FOUND: i32 = 1;
-
 /// The standard message header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -97,14 +77,9 @@ pub struct Header {
     pub opcode: i32,
 }
 
-fn le_i32(b: &[u8], at: usize) -> Option<i32> {
+pub(super) fn le_i32(b: &[u8], at: usize) -> Option<i32> {
     let s = b.get(at..at.checked_add(4)?)?;
     Some(i32::from_le_bytes(s.try_into().ok()?))
-}
-
-fn le_i64(b: &[u8], at: usize) -> Option<i64> {
-    let s = b.get(at..at.checked_add(8)?)?;
-    Some(i64::from_le_bytes(s.try_into().ok()?))
 }
 
 /// The header at the start of `b` (no validation).
@@ -218,11 +193,11 @@ pub struct Msg {
 }
 
 impl Msg {
-    fn set(&mut self, k: &str, v: impl Into<Value>) {
+    pub(super) fn set(&mut self, k: &str, v: impl Into<Value>) {
         self.fields.insert(k.to_owned(), v.into());
     }
 
-    fn bad(&mut self, note: &str) {
+    pub(super) fn bad(&mut self, note: &str) {
         self.malformed = true;
         if !self.notes.iter().any(|n| n == note) {
             self.notes.push(note.to_owned());
@@ -230,50 +205,18 @@ impl Msg {
     }
 }
 
+/// Render one value (an array stays an array) as JSON text, cut like [`render`].
+pub fn render_val(v: &Val<'_>, opts: &Opts) -> String {
+    let mut j = Json::new(opts.max_doc_length, HARD_DOC_LEN);
+    j.value(v);
+    j.finish(DOC_CUT)
+}
+
 /// Render `d` as JSON text, cut at `max_doc_length` with Packetbeat's marker.
 pub fn render(d: &Doc<'_>, opts: &Opts) -> String {
     let mut j = Json::new(opts.max_doc_length, HARD_DOC_LEN);
     j.doc(d);
     j.finish(DOC_CUT)
-}
-
-/// Render `d` without the keys in `skip` (and without its first key when `skip_first`).
-fn render_without(d: &Doc<'_>, skip_first: bool, skip: &[&str], opts: &Opts) -> String {
-    let mut j = Json::new(opts.max_doc_length, HARD_DOC_LEN);
-    let mut text = String::from("{");
-    let mut n = 0usize;
-    for (i, (k, v)) in d.iter().enumerate() {
-        if (i == 0 && skip_first) || skip.iter().any(|s| s.as_bytes() == k) {
-            continue;
-        }
-        j.out.clear();
-        j.string(k);
-        j.out.push(':');
-        j.value(&v);
-        if n > 0 {
-            text.push(',');
-        }
-        text.push_str(&j.out);
-        n += 1;
-        if text.len() > HARD_DOC_LEN {
-            break;
-        }
-    }
-    text.push('}');
-    let limit = if opts.max_doc_length == 0 {
-        HARD_DOC_LEN
-    } else {
-        opts.max_doc_length.min(HARD_DOC_LEN)
-    };
-    if text.len() > limit {
-        let mut end = limit;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push_str(DOC_CUT);
-    }
-    text
 }
 
 /// Parse one whole message (`b` starts with the header). `cut`: `b` is only the beginning of
@@ -343,6 +286,9 @@ fn crc32c(data: &[u8]) -> u32 {
 /// Largest message whose checksum is verified: the bitwise CRC costs ~8 operations per bit,
 /// acceptable for commands, wasteful for 48 MB bulk inserts.
 const MAX_CHECKSUM_VERIFY: usize = 1024 * 1024;
+
+/// OP_MSG flag: a CRC-32C checksum ends the message.
+const FLAG_CHECKSUM: u32 = 1;
 
 fn verify_checksum(b: &[u8], h: &Header, m: &mut Msg) {
     let Some(flags) = le_i32(b, HEADER_LEN) else {
@@ -431,491 +377,5 @@ fn legacy_method(op: i32) -> &'static str {
         OP_KILL_CURSORS => "killCursors",
         OP_REPLY => "reply",
         _ => "msg",
-    }
-}
-
-/// One OP_MSG section of kind 1.
-struct Seq<'a> {
-    id: &'a [u8],
-    docs: &'a [u8],
-}
-
-fn op_msg(body: &[u8], cut: bool, request: bool, opts: &Opts, m: &mut Msg) {
-    let Some(flags) = le_i32(body, 0) else {
-        m.bad("Truncated OP_MSG");
-        return;
-    };
-    #[allow(clippy::cast_sign_loss, reason = "flag bits")]
-    let flags = flags as u32;
-    m.more_to_come = flags & FLAG_MORE_TO_COME != 0;
-    m.expects_reply = request && !m.more_to_come;
-    if flags & 0xFFFF & !REQUIRED_BITS_KNOWN != 0 {
-        m.bad("OP_MSG with unknown required flag bits");
-    }
-    let end = if flags & FLAG_CHECKSUM != 0 && !cut {
-        body.len().saturating_sub(4)
-    } else {
-        body.len()
-    };
-    let sections = body.get(4..end).unwrap_or_default();
-    let mut main: Option<Doc<'_>> = None;
-    let mut seqs: Vec<Seq<'_>> = Vec::new();
-    let mut at = 0usize;
-    while at < sections.len() {
-        let rest = sections.get(at..).unwrap_or_default();
-        match rest.split_first() {
-            Some((0, r)) => {
-                let parsed = if cut { Doc::lenient(r) } else { Doc::parse(r) };
-                let Some((d, n)) = parsed else {
-                    m.bad("Malformed OP_MSG body section");
-                    break;
-                };
-                if main.is_some() {
-                    m.bad("OP_MSG with more than one body section");
-                } else {
-                    main = Some(d);
-                }
-                at += 1 + n;
-            }
-            Some((1, r)) => {
-                let size = le_i32(r, 0).and_then(|s| usize::try_from(s).ok());
-                let Some(size) = size.filter(|&s| s >= 5) else {
-                    m.bad("Malformed OP_MSG document sequence");
-                    break;
-                };
-                let avail = r.get(..size.min(r.len())).unwrap_or_default();
-                if avail.len() < size && !cut {
-                    m.bad("Malformed OP_MSG document sequence");
-                    break;
-                }
-                let Some((id, p)) = cstr(avail, 4) else {
-                    if !cut {
-                        m.bad("Malformed OP_MSG document sequence");
-                    }
-                    break;
-                };
-                seqs.push(Seq {
-                    id,
-                    docs: avail.get(p..).unwrap_or_default(),
-                });
-                at += 1 + size;
-            }
-            _ => {
-                m.bad("Unknown OP_MSG section kind");
-                break;
-            }
-        }
-    }
-    let Some(doc) = main else {
-        if !cut {
-            m.bad("OP_MSG without body section");
-        }
-        m.method = Some("msg".into());
-        return;
-    };
-    if request {
-        command(&doc, &seqs, opts, m);
-    } else {
-        reply_doc(&doc, &seqs, opts, m);
-    }
-}
-
-/// Count (and, when kept, render) the documents of a sequence.
-fn seq_docs(s: &Seq<'_>, opts: &Opts, keep: bool, out: &mut Vec<String>) -> usize {
-    let mut n = 0usize;
-    let mut at = 0usize;
-    while let Some((d, len)) = s.docs.get(at..).and_then(Doc::parse) {
-        if keep {
-            push_doc(out, &d, opts);
-        }
-        n += 1;
-        at += len;
-        if n >= MAX_SEQ_DOCS {
-            break;
-        }
-    }
-    n
-}
-
-/// Add a rendered document to a list bounded by `max_docs` (marker after the last one).
-fn push_doc(out: &mut Vec<String>, d: &Doc<'_>, opts: &Opts) {
-    let max = if opts.max_docs == 0 {
-        HARD_MAX_DOCS
-    } else {
-        opts.max_docs.min(HARD_MAX_DOCS)
-    };
-    if out.len() < max {
-        out.push(render(d, opts));
-    } else if out.len() == max {
-        out.push(DOCS_CUT.into());
-    }
-}
-
-fn str_of(v: Option<Val<'_>>) -> Option<String> {
-    v.and_then(|v| v.as_str()).map(|s| s.into_owned())
-}
-
-/// The command document of an OP_MSG (or OP_QUERY `$cmd`) request.
-fn command(doc: &Doc<'_>, seqs: &[Seq<'_>], opts: &Opts, m: &mut Msg) {
-    let Some((key, val)) = doc.first() else {
-        m.method = Some("msg".into());
-        return;
-    };
-    let name = String::from_utf8_lossy(key).into_owned();
-    let db = str_of(doc.get("$db"));
-    let mut coll = val.as_str().map(|s| s.into_owned());
-    if name.eq_ignore_ascii_case("getMore") {
-        coll = str_of(doc.get("collection"));
-        if let Some(id) = val.as_i64() {
-            m.set("cursorId", id);
-        }
-        if let Some(n) = doc.get("batchSize").and_then(|v| v.as_i64()) {
-            m.set("numberToReturn", n);
-        }
-    }
-    command_fields(&name, doc, opts, m);
-    if let Some(s) = seqs.first() {
-        m.set("message", String::from_utf8_lossy(s.id).into_owned());
-    }
-    let resource = match (&db, &coll) {
-        (Some(d), Some(c)) => Some(format!("{d}.{c}")),
-        (Some(d), None) => Some(d.clone()),
-        (None, Some(c)) => Some(c.clone()),
-        (None, None) => None,
-    };
-    if let (Some(_), Some(r)) = (&coll, &resource) {
-        m.set("fullCollectionName", r.clone());
-    }
-    m.resource = resource;
-    let bulk: &[&str] = match name.to_ascii_lowercase().as_str() {
-        "insert" => &["documents"],
-        "update" => &["updates"],
-        "delete" => &["deletes"],
-        "findandmodify" => &["update"],
-        _ => &[],
-    };
-    let mut skip: Vec<&str> = NOISE_KEYS.to_vec();
-    skip.extend_from_slice(bulk);
-    m.params = Some(render_without(doc, true, &skip, opts));
-    if opts.keep_full {
-        m.params_full = Some(render_without(doc, true, &[], opts));
-    }
-    m.method = Some(name);
-}
-
-/// `mongodb.query/selector/update/...` from the arguments of well-known commands.
-fn command_fields(name: &str, doc: &Doc<'_>, opts: &Opts, m: &mut Msg) {
-    let render_key = |k: &str, m: &mut Msg, field: &str| {
-        if let Some(d) = doc.get(k).and_then(|v| v.as_doc()) {
-            m.set(field, render(&d, opts));
-        }
-    };
-    match name.to_ascii_lowercase().as_str() {
-        "find" => {
-            render_key("filter", m, "query");
-            render_key("projection", m, "returnFieldsSelector");
-            if let Some(n) = doc.get("skip").and_then(|v| v.as_i64()) {
-                m.set("numberToSkip", n);
-                m.skip = n;
-            }
-            if let Some(n) = doc.get("limit").and_then(|v| v.as_i64()) {
-                m.set("numberToReturn", n);
-                m.limit = n;
-            }
-        }
-        "count" | "distinct" => render_key("query", m, "query"),
-        "aggregate" => render_key("pipeline", m, "query"),
-        "findandmodify" => {
-            render_key("query", m, "query");
-            render_key("update", m, "update");
-        }
-        "update" | "delete" => {
-            let list = if name.eq_ignore_ascii_case("update") {
-                "updates"
-            } else {
-                "deletes"
-            };
-            if let Some(first) = doc
-                .get(list)
-                .and_then(|v| v.as_doc())
-                .and_then(|a| a.first())
-                .and_then(|(_, v)| v.as_doc())
-            {
-                if let Some(q) = first.get("q").and_then(|v| v.as_doc()) {
-                    m.set("selector", render(&q, opts));
-                }
-                if let Some(u) = first.get("u").and_then(|v| v.as_doc()) {
-                    m.set("update", render(&u, opts));
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Error text of a command reply: `ok` ≠ 1, `writeErrors`, `writeConcernError`, `$err`.
-fn reply_error(doc: &Doc<'_>) -> Option<String> {
-    if let Some(e) = str_of(doc.get("$err")) {
-        return Some(e);
-    }
-    let mut errs: Vec<String> = Vec::new();
-    if let Some(list) = doc.get("writeErrors").and_then(|v| v.as_doc()) {
-        for (_, e) in list.iter() {
-            if let Some(e) = e.as_doc() {
-                errs.push(str_of(e.get("errmsg")).unwrap_or_else(|| "write error".into()));
-            }
-        }
-    }
-    if let Some(wce) = doc.get("writeConcernError").and_then(|v| v.as_doc()) {
-        errs.push(str_of(wce.get("errmsg")).unwrap_or_else(|| "write concern error".into()));
-    }
-    if let Some(ok) = doc.get("ok").and_then(|v| v.as_f64()) {
-        if ok != 1.0 {
-            let msg = str_of(doc.get("errmsg")).unwrap_or_else(|| "command failed".into());
-            errs.insert(0, msg);
-        }
-    }
-    if errs.is_empty() {
-        None
-    } else {
-        Some(errs.join("; "))
-    }
-}
-
-/// The body of a command reply (OP_MSG reply, or the first OP_REPLY document of a command).
-fn reply_doc(doc: &Doc<'_>, seqs: &[Seq<'_>], opts: &Opts, m: &mut Msg) {
-    m.error = reply_error(doc);
-    let cursor = doc.get("cursor").and_then(|v| v.as_doc());
-    let mut returned = 1usize;
-    if let Some(c) = cursor {
-        if let Some(id) = c.get("id").and_then(|v| v.as_i64()) {
-            m.set("cursorId", id);
-        }
-        let batch = c
-            .get("firstBatch")
-            .or_else(|| c.get("nextBatch"))
-            .and_then(|v| v.as_doc());
-        if let Some(b) = batch {
-            returned = 0;
-            for (_, d) in b.iter() {
-                returned += 1;
-                if opts.keep_docs {
-                    if let Some(d) = d.as_doc() {
-                        push_doc(&mut m.docs, &d, opts);
-                    }
-                }
-            }
-        }
-    } else if opts.keep_docs {
-        push_doc(&mut m.docs, doc, opts);
-    }
-    for s in seqs {
-        returned += seq_docs(s, opts, opts.keep_docs, &mut m.docs);
-    }
-    m.set("numberReturned", returned);
-}
-
-fn op_reply(body: &[u8], cut: bool, opts: &Opts, m: &mut Msg) {
-    let (Some(flags), Some(cursor), Some(from), Some(n)) = (
-        le_i32(body, 0),
-        le_i64(body, 4),
-        le_i32(body, 12),
-        le_i32(body, 16),
-    ) else {
-        m.bad("Truncated OP_REPLY");
-        return;
-    };
-    m.set("cursorId", cursor);
-    m.set("startingFrom", from);
-    m.set("numberReturned", n);
-    let mut at = 20usize;
-    let mut first = true;
-    for _ in 0..usize::try_from(n).unwrap_or(0).min(MAX_SEQ_DOCS) {
-        let rest = body.get(at..).unwrap_or_default();
-        let parsed = if cut {
-            Doc::lenient(rest)
-        } else {
-            Doc::parse(rest)
-        };
-        let Some((d, len)) = parsed else {
-            if !cut {
-                m.bad("Malformed OP_REPLY document");
-            }
-            break;
-        };
-        if first {
-            m.error = reply_error(&d);
-            first = false;
-        }
-        if opts.keep_docs {
-            push_doc(&mut m.docs, &d, opts);
-        }
-        at += len;
-    }
-    if flags & REPLY_QUERY_FAILURE != 0 && m.error.is_none() {
-        m.error = Some("query failure".into());
-    }
-    if flags & REPLY_CURSOR_NOT_FOUND != 0 && m.error.is_none() {
-        m.error = Some("cursor not found".into());
-    }
-}
-
-/// The collection name (cstring) at `at`: full name and offset after it.
-fn coll_name(body: &[u8], at: usize, m: &mut Msg) -> Option<(String, usize)> {
-    let (s, p) = cstr(body, at)?;
-    let name = String::from_utf8_lossy(s).into_owned();
-    m.set("fullCollectionName", name.clone());
-    Some((name, p))
-}
-
-fn op_query(body: &[u8], cut: bool, opts: &Opts, m: &mut Msg) {
-    m.expects_reply = true;
-    let Some((full, p)) = coll_name(body, 4, m) else {
-        m.method = Some("find".into());
-        m.bad("Truncated OP_QUERY");
-        return;
-    };
-    let (Some(skip), Some(ret)) = (le_i32(body, p), le_i32(body, p + 4)) else {
-        m.method = Some("find".into());
-        m.resource = Some(full);
-        m.bad("Truncated OP_QUERY");
-        return;
-    };
-    m.set("numberToSkip", skip);
-    m.set("numberToReturn", ret);
-    m.skip = i64::from(skip);
-    m.limit = i64::from(ret);
-    let rest = body.get(p + 8..).unwrap_or_default();
-    let parsed = if cut {
-        Doc::lenient(rest)
-    } else {
-        Doc::parse(rest)
-    };
-    let Some((q, n)) = parsed else {
-        m.method = Some("find".into());
-        m.resource = Some(full);
-        m.bad("Malformed OP_QUERY document");
-        return;
-    };
-    if let Some((sel, _)) = rest.get(n..).and_then(Doc::parse) {
-        m.set("returnFieldsSelector", render(&sel, opts));
-    }
-    if let Some(db) = full.strip_suffix(".$cmd") {
-        // A command: possibly wrapped as {$query: {...}, $readPreference: ...}.
-        let inner = q
-            .get("$query")
-            .or_else(|| q.get("query"))
-            .and_then(|v| v.as_doc())
-            .filter(|_| {
-                q.first()
-                    .is_some_and(|(k, _)| k == b"$query" || k == b"query")
-            })
-            .unwrap_or(q);
-        command(&inner, &[], opts, m);
-        m.fields
-            .insert("fullCollectionName".into(), full.clone().into());
-        let coll = inner.first().and_then(|(_, v)| v.as_str());
-        m.resource = Some(match coll {
-            Some(c) if !c.is_empty() => format!("{db}.{c}"),
-            _ => db.to_owned(),
-        });
-        m.set("query", render(&inner, opts));
-    } else {
-        m.method = Some("find".into());
-        m.resource = Some(full);
-        let text = render(&q, opts);
-        m.set("query", text.clone());
-        m.params = Some(text.clone());
-        if opts.keep_full {
-            m.params_full = Some(text);
-        }
-    }
-}
-
-fn op_get_more(body: &[u8], m: &mut Msg) {
-    m.method = Some("getMore".into());
-    m.expects_reply = true;
-    let Some((full, p)) = coll_name(body, 4, m) else {
-        m.bad("Truncated OP_GET_MORE");
-        return;
-    };
-    m.resource = Some(full);
-    if let (Some(n), Some(c)) = (le_i32(body, p), le_i64(body, p + 4)) {
-        m.set("numberToReturn", n);
-        m.set("cursorId", c);
-    } else {
-        m.bad("Truncated OP_GET_MORE");
-    }
-}
-
-fn op_insert(body: &[u8], cut: bool, m: &mut Msg) {
-    m.method = Some("insert".into());
-    let Some((full, mut at)) = coll_name(body, 4, m) else {
-        m.bad("Truncated OP_INSERT");
-        return;
-    };
-    m.resource = Some(full);
-    let mut n = 0usize;
-    while at < body.len() && n < MAX_SEQ_DOCS {
-        let Some((_, len)) = body.get(at..).and_then(Doc::parse) else {
-            if !cut {
-                m.bad("Malformed OP_INSERT document");
-            }
-            break;
-        };
-        n += 1;
-        at += len;
-    }
-    if n == 0 && !cut {
-        m.bad("OP_INSERT without documents");
-    }
-}
-
-fn op_update(body: &[u8], cut: bool, opts: &Opts, m: &mut Msg) {
-    m.method = Some("update".into());
-    let Some((full, p)) = coll_name(body, 4, m) else {
-        m.bad("Truncated OP_UPDATE");
-        return;
-    };
-    m.resource = Some(full);
-    let rest = body.get(p + 4..).unwrap_or_default();
-    let Some((sel, n)) = Doc::parse(rest) else {
-        if !cut {
-            m.bad("Malformed OP_UPDATE document");
-        }
-        return;
-    };
-    m.set("selector", render(&sel, opts));
-    match rest.get(n..).and_then(Doc::parse) {
-        Some((u, _)) => m.set("update", render(&u, opts)),
-        None if !cut => m.bad("Malformed OP_UPDATE document"),
-        None => {}
-    }
-}
-
-fn op_delete(body: &[u8], cut: bool, opts: &Opts, m: &mut Msg) {
-    m.method = Some("delete".into());
-    let Some((full, p)) = coll_name(body, 4, m) else {
-        m.bad("Truncated OP_DELETE");
-        return;
-    };
-    m.resource = Some(full);
-    match body.get(p + 4..).and_then(Doc::parse) {
-        Some((sel, _)) => m.set("selector", render(&sel, opts)),
-        None if !cut => m.bad("Malformed OP_DELETE document"),
-        None => {}
-    }
-}
-
-fn op_kill_cursors(body: &[u8], m: &mut Msg) {
-    m.method = Some("killCursors".into());
-    let Some(n) = le_i32(body, 4) else {
-        m.bad("Truncated OP_KILL_CURSORS");
-        return;
-    };
-    if n > 0 {
-        if let Some(c) = le_i64(body, 8) {
-            m.set("cursorId", c);
-        }
     }
 }
