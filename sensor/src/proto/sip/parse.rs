@@ -122,15 +122,27 @@ fn first_line(b: &[u8]) -> Option<&[u8]> {
     Some(line.strip_suffix(b"\r").unwrap_or(line))
 }
 
+/// Longest method name accepted while the start line is incomplete (real methods have ≤ 9
+/// letters; extensions are short tokens too).
+const MAX_METHOD: usize = 32;
+
 /// True when `b` starts with something that can still become a SIP start line.
 pub fn plausible_start(b: &[u8]) -> bool {
-    match first_line(b) {
-        Some(line) => start_line(line).is_some(),
-        None => {
-            let head = b.get(..b.len().min(16)).unwrap_or(&[]);
-            head.iter()
-                .all(|&c| is_token(c) || c == b' ' || c == b'/' || c == b'\r')
+    if let Some(line) = first_line(b) {
+        return start_line(line).is_some();
+    }
+    let b = b.strip_suffix(b"\r").unwrap_or(b);
+    if b.starts_with(b"SIP/") || b"SIP/".starts_with(b) {
+        return b.iter().all(|&c| c >= b' ' && c != 0x7f);
+    }
+    match b.iter().position(|&c| c == b' ') {
+        Some(sp) => {
+            let (method, rest) = b.split_at(sp);
+            !method.is_empty()
+                && method.iter().all(|&c| is_token(c))
+                && rest.iter().all(|&c| c >= b' ' && c != 0x7f)
         }
+        None => b.len() <= MAX_METHOD && b.iter().all(|&c| is_token(c)),
     }
 }
 
