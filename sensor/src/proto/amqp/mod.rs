@@ -271,7 +271,6 @@ impl Dissector for Amqp {
     }
 
     fn on_gap(&mut self, cx: &mut Cx<'_>, dir: Direction, len: usize) {
-        cx.stats.gaps += 1;
         let mut outs = std::mem::take(&mut self.scratch);
         if let Some(s) = self.streams.get_mut(dir.index()) {
             s.gap(len, &mut outs);

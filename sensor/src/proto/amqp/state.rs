@@ -13,7 +13,7 @@ use super::parse::{
 use crate::time::Ts;
 
 /// Largest method or content-header frame buffered whole: real ones are a few hundred bytes
-/// (connection.start with server properties ~500); larger ones are skipped as malformed.
+/// (connection.start with server properties ~500); a larger size means garbage (resync).
 pub const MAX_CONTROL_FRAME: u32 = 1024 * 1024;
 
 /// Most content-bearing methods assembled at once in one direction (one per channel in
@@ -108,8 +108,6 @@ enum Phase {
     Body { channel: u16, remaining: u64 },
     /// Expecting the frame-end octet of a body frame.
     BodyEnd { channel: u16 },
-    /// Skipping an oversized control frame's payload and end octet.
-    Skip { remaining: u64 },
     /// Looking for the next plausible method frame.
     Resync,
 }
@@ -172,9 +170,11 @@ impl Stream {
                         }
                         Step::Need(n) => return need(off, n),
                         Step::Bad => {
+                            // Resync from the next byte (this one starts no valid frame).
                             out.push(Out::Anomaly);
                             self.phase = Phase::Resync;
                             self.frame_ts = None;
+                            off += 1;
                         }
                     }
                 }
@@ -215,20 +215,6 @@ impl Stream {
                     self.frame_ts = None;
                     self.finish_if_complete(channel, out);
                 }
-                Phase::Skip { remaining } => {
-                    if rest.is_empty() {
-                        return Feed::Consumed;
-                    }
-                    let n = usize::try_from(remaining).map_or(rest.len(), |r| r.min(rest.len()));
-                    off += n;
-                    let left = remaining.saturating_sub(n as u64);
-                    if left == 0 {
-                        self.phase = Phase::Frame;
-                        self.frame_ts = None;
-                    } else {
-                        self.phase = Phase::Skip { remaining: left };
-                    }
-                }
                 Phase::Resync => match resync_point(rest) {
                     Resync::At(i) => {
                         off += i;
@@ -268,11 +254,7 @@ impl Stream {
             return Step::Used(FRAME_HEADER_LEN);
         }
         if head.size > MAX_CONTROL_FRAME {
-            self.phase = Phase::Skip {
-                remaining: head.wire_len().saturating_sub(FRAME_HEADER_LEN as u64),
-            };
-            out.push(Out::Anomaly);
-            return Step::Used(FRAME_HEADER_LEN);
+            return Step::Bad;
         }
         let total = usize::try_from(head.wire_len()).unwrap_or(usize::MAX);
         let Some(frame) = rest.get(..total) else {
@@ -413,14 +395,6 @@ impl Stream {
             }
             if len64 == remaining {
                 self.phase = Phase::BodyEnd { channel };
-                return;
-            }
-        }
-        if let Phase::Skip { remaining } = self.phase {
-            if len64 < remaining {
-                self.phase = Phase::Skip {
-                    remaining: remaining - len64,
-                };
                 return;
             }
         }
