@@ -18,12 +18,12 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use rdkafka::client::ClientContext;
-use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{
@@ -53,8 +53,9 @@ const PURGE_WAIT: Duration = Duration::from_secs(5);
 /// Wait step in `flush`.
 const FLUSH_STEP: Duration = Duration::from_millis(10);
 
-/// State shared with librdkafka's callbacks (its polling thread).
-struct Ctx {
+/// State shared with librdkafka's callbacks (its polling thread); it outlives a producer that
+/// is replaced after a fatal error, so the counters are cumulative.
+struct Shared {
     acked: AtomicU64,
     failed: AtomicU64,
     resent: AtomicU64,
@@ -64,6 +65,7 @@ struct Ctx {
     errors: AtomicU64,
     auth_failed: AtomicBool,
     all_down: AtomicBool,
+    fatal: AtomicBool,
     /// Retriable failures (purged or given up): to be spooled. Bounded by the queue size since
     /// each queued event fails at most once.
     back: Mutex<Vec<OwnedRec>>,
@@ -72,9 +74,12 @@ struct Ctx {
     last_log: Mutex<HashMap<String, Instant>>,
 }
 
-impl Ctx {
-    fn new() -> Ctx {
-        Ctx {
+/// The librdkafka context: a handle on [`Shared`].
+struct Ctx(Arc<Shared>);
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
             acked: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             resent: AtomicU64::new(0),
@@ -84,6 +89,7 @@ impl Ctx {
             errors: AtomicU64::new(0),
             auth_failed: AtomicBool::new(false),
             all_down: AtomicBool::new(false),
+            fatal: AtomicBool::new(false),
             back: Mutex::new(Vec::new()),
             partitions: Mutex::new(HashMap::new()),
             last_log: Mutex::new(HashMap::new()),
@@ -128,6 +134,7 @@ fn permanent(code: RDKafkaErrorCode) -> bool {
 
 impl ClientContext for Ctx {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        let s = &self.0;
         if matches!(
             level,
             RDKafkaLogLevel::Emerg
@@ -135,11 +142,12 @@ impl ClientContext for Ctx {
                 | RDKafkaLogLevel::Critical
                 | RDKafkaLogLevel::Error
         ) {
-            self.log(&format!("log-{fac}"), &format!("librdkafka {fac}: {msg}"));
+            s.log(&format!("log-{fac}"), &format!("librdkafka {fac}: {msg}"));
         }
     }
 
     fn stats(&self, s: Statistics) {
+        let sh = &self.0;
         let mut rtt_sum = 0i64;
         let mut rtt_n = 0i64;
         let mut retries = 0u64;
@@ -153,13 +161,13 @@ impl ClientContext for Ctx {
             }
         }
         if rtt_n > 0 {
-            self.rtt_us.store(
+            sh.rtt_us.store(
                 u64::try_from(rtt_sum / rtt_n).unwrap_or(0),
                 Ordering::Relaxed,
             );
         }
-        self.retries.store(retries, Ordering::Relaxed);
-        if let Ok(mut p) = self.partitions.lock() {
+        sh.retries.store(retries, Ordering::Relaxed);
+        if let Ok(mut p) = sh.partitions.lock() {
             for (name, t) in &s.topics {
                 let n = t.partitions.keys().filter(|&&k| k >= 0).count();
                 if n > 0 {
@@ -170,18 +178,22 @@ impl ClientContext for Ctx {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
+        let s = &self.0;
+        s.errors.fetch_add(1, Ordering::Relaxed);
         let code = error.rdkafka_error_code();
         match code {
             Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed) => {
-                self.auth_failed.store(true, Ordering::Relaxed);
+                s.auth_failed.store(true, Ordering::Relaxed);
             }
             Some(RDKafkaErrorCode::AllBrokersDown) => {
-                self.all_down.store(true, Ordering::Relaxed);
+                s.all_down.store(true, Ordering::Relaxed);
+            }
+            Some(RDKafkaErrorCode::Fatal) => {
+                s.fatal.store(true, Ordering::Relaxed);
             }
             _ => {}
         }
-        self.log(&format!("err-{code:?}"), &format!("{error}: {reason}"));
+        s.log(&format!("err-{code:?}"), &format!("{error}: {reason}"));
     }
 }
 
@@ -189,17 +201,18 @@ impl ProducerContext for Ctx {
     type DeliveryOpaque = ();
 
     fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
-        self.progress.fetch_add(1, Ordering::Relaxed);
+        let s = &self.0;
+        s.progress.fetch_add(1, Ordering::Relaxed);
         match r {
             Ok(_) => {
-                self.acked.fetch_add(1, Ordering::Relaxed);
-                self.all_down.store(false, Ordering::Relaxed);
+                s.acked.fetch_add(1, Ordering::Relaxed);
+                s.all_down.store(false, Ordering::Relaxed);
             }
             Err((e, m)) => {
                 let code = e.rdkafka_error_code();
                 if code.is_some_and(permanent) {
-                    self.failed.fetch_add(1, Ordering::Relaxed);
-                    self.log(
+                    s.failed.fetch_add(1, Ordering::Relaxed);
+                    s.log(
                         &format!("dr-{code:?}"),
                         &format!(
                             "event to topic {:?} failed permanently and was dropped: {e}",
@@ -208,8 +221,12 @@ impl ProducerContext for Ctx {
                     );
                     return;
                 }
-                self.resent.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut b) = self.back.lock() {
+                // Purged from the queue = never sent; anything else may have reached the
+                // broker and becomes a possible duplicate when sent again.
+                if code != Some(RDKafkaErrorCode::PurgeQueue) {
+                    s.resent.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Ok(mut b) = s.back.lock() {
                     b.push(OwnedRec {
                         topic: m.topic().to_owned(),
                         key: m.key().map(<[u8]>::to_vec),
@@ -232,6 +249,8 @@ enum Sent {
 /// The Kafka sink.
 pub struct KafkaSink {
     producer: ThreadedProducer<Ctx>,
+    shared: Arc<Shared>,
+    client: ClientConfig,
     route: Route,
     scratch: Scratch,
     partition: Partitioning,
@@ -254,10 +273,11 @@ pub struct KafkaSink {
 impl KafkaSink {
     /// Create the producer, open the spool (its events are replayed first), probe the brokers.
     pub fn open(cfg: &KafkaConfig) -> Result<KafkaSink> {
-        let producer: ThreadedProducer<Ctx> = cfg
-            .client_config()
-            .set_log_level(RDKafkaLogLevel::Error)
-            .create_with_context(Ctx::new())
+        let mut client = cfg.client_config();
+        client.set_log_level(RDKafkaLogLevel::Error);
+        let shared = Arc::new(Shared::new());
+        let producer: ThreadedProducer<Ctx> = client
+            .create_with_context(Ctx(Arc::clone(&shared)))
             .map_err(|e| anyhow::anyhow!("output.kafka: {e}"))?;
         let spool = if cfg.spool.enabled {
             Some(Spool::open(&cfg.spool).with_context(|| {
@@ -272,8 +292,7 @@ impl KafkaSink {
         // Probe: a clear error for bad credentials, a warning for unreachable brokers (events
         // are then spooled until they come back).
         let probe = producer.client().fetch_metadata(None, cfg.probe_timeout);
-        let ctx = producer.context();
-        if ctx.auth_failed.load(Ordering::Relaxed)
+        if shared.auth_failed.load(Ordering::Relaxed)
             || matches!(&probe, Err(e) if matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed)))
         {
             bail!(
@@ -314,6 +333,8 @@ impl KafkaSink {
         }
         Ok(KafkaSink {
             producer,
+            shared,
+            client,
             route: cfg.route.clone(),
             scratch: Scratch::default(),
             partition: cfg.partition.clone(),
@@ -334,8 +355,65 @@ impl KafkaSink {
         })
     }
 
-    fn ctx(&self) -> &Ctx {
-        self.producer.context()
+    fn ctx(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// After a fatal producer error (e.g. the idempotence state was lost by the cluster): hand
+    /// the queue back (in front of the spool) and start a new producer.
+    fn recover_from_fatal(&mut self) {
+        self.shared.fatal.store(false, Ordering::Relaxed);
+        let why = self
+            .producer
+            .client()
+            .fatal_error()
+            .map(|(c, r)| format!("{c:?}: {r}"))
+            .unwrap_or_default();
+        self.ctx().log(
+            "fatal",
+            &format!("fatal producer error ({why}): restarting the producer, queued events go back to the spool"),
+        );
+        self.producer
+            .purge(PurgeConfig::default().queue().inflight());
+        let t = Instant::now();
+        while self.producer.in_flight_count() > 0 && t.elapsed() < PURGE_WAIT {
+            std::thread::sleep(FLUSH_STEP);
+        }
+        match self
+            .client
+            .create_with_context::<Ctx, ThreadedProducer<Ctx>>(Ctx(Arc::clone(&self.shared)))
+        {
+            Ok(p) => self.producer = p,
+            Err(e) => self
+                .ctx()
+                .log("recreate", &format!("cannot restart the producer: {e}")),
+        }
+        self.put_back_in_front();
+    }
+
+    /// Everything librdkafka handed back goes in front of the spool (it is older).
+    fn put_back_in_front(&mut self) {
+        let back = self
+            .ctx()
+            .back
+            .lock()
+            .map(|mut b| std::mem::take(&mut *b))
+            .unwrap_or_default();
+        if back.is_empty() {
+            return;
+        }
+        match self.spool.as_mut() {
+            Some(sp) => match sp.prepend(&back) {
+                Ok(_) => self.spooling = true,
+                Err(e) => {
+                    self.ctx()
+                        .log("spool-err", &format!("cannot write the spool: {e}"));
+                    self.dropped += back.len() as u64;
+                    self.spool_error.get_or_insert(e);
+                }
+            },
+            None => self.dropped += back.len() as u64,
+        }
     }
 
     /// Hand one record to librdkafka.
@@ -475,6 +553,9 @@ impl KafkaSink {
 
     /// Write one event.
     pub fn write(&mut self, line: &[u8]) {
+        if self.shared.fatal.load(Ordering::Relaxed) {
+            self.recover_from_fatal();
+        }
         let has_key = self.route.eval(line, &mut self.scratch);
         let topic = std::mem::take(&mut self.scratch.topic);
         let key = std::mem::take(&mut self.scratch.key);
@@ -549,6 +630,9 @@ impl KafkaSink {
         let mut seen = self.ctx().progress.load(Ordering::Relaxed);
         let mut last = Instant::now();
         loop {
+            if self.shared.fatal.load(Ordering::Relaxed) {
+                self.recover_from_fatal();
+            }
             let spool_empty = self.drain();
             if spool_empty && self.producer.in_flight_count() == 0 {
                 break;

@@ -74,7 +74,8 @@ pub struct OutputStats {
     pub acked: u64,
     /// Kafka: produce requests retried by librdkafka (statistics `txretries`).
     pub retried: u64,
-    /// Kafka: records sent again after a purge or retriable failure; bounds the duplicates.
+    /// Kafka: records that may have reached the broker and are sent again (purged in flight,
+    /// retriable failure): an upper bound of the duplicates.
     pub resent: u64,
     /// Kafka: records written to the disk spool.
     pub spooled: u64,

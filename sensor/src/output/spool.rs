@@ -282,12 +282,17 @@ impl Spool {
             && self.reader.as_ref().is_none_or(|r| r.seg.records == 0)
     }
 
-    /// Append a record. Ok(false): dropped by the full policy (counted).
+    /// Append a record. Ok(false): dropped by the full policy; Err: not written. Both counted.
     pub fn push(&mut self, rec: Rec<'_>, buf: &mut Vec<u8>) -> io::Result<bool> {
-        if let Err(e) = encode(rec, buf) {
+        let r = self.push_inner(rec, buf);
+        if r.is_err() {
             self.stats.dropped += 1;
-            return Err(e);
         }
+        r
+    }
+
+    fn push_inner(&mut self, rec: Rec<'_>, buf: &mut Vec<u8>) -> io::Result<bool> {
+        encode(rec, buf)?;
         let len = buf.len() as u64;
         while self.bytes() + len > self.max_bytes {
             let freed = match self.when_full {
@@ -324,10 +329,7 @@ impl Spool {
             });
         }
         if let Some(a) = self.active.as_mut() {
-            if let Err(e) = a.w.write_all(buf) {
-                self.stats.dropped += 1;
-                return Err(e);
-            }
+            a.w.write_all(buf)?;
             a.seg.bytes += len;
             a.seg.records += 1;
         }
