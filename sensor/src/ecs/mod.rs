@@ -200,10 +200,15 @@ impl Encoder {
 
         let mut client = endpoint(t.client.ip(), t.client.port(), with_port);
         let mut server = endpoint(t.server.ip(), t.server.port(), with_port);
-        if let Some(b) = t.request_bytes {
+        // A message sent by the server: its bytes belong to the server side.
+        let (client_bytes, server_bytes) = match t.kind {
+            TxnKind::Message { from_client: false } => (t.response_bytes, t.request_bytes),
+            _ => (t.request_bytes, t.response_bytes),
+        };
+        if let Some(b) = client_bytes {
             client.insert("bytes".into(), b.into());
         }
-        if let Some(b) = t.response_bytes {
+        if let Some(b) = server_bytes {
             server.insert("bytes".into(), b.into());
         }
         let (source, destination) = match t.kind {

@@ -165,7 +165,7 @@ impl Lab {
         let d = self.dir.display().to_string();
         self.spawn(
             &srv,
-            &["redis-server", "--port", "6379", "--bind", "198.18.40.2", "--save", "", "--appendonly", "no", "--dir", &d],
+            &["redis-server", "--port", "6379", "--bind", "198.18.40.2", "--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", &d],
         );
         self.wait_tcp(&srv, 6379);
     }
