@@ -486,6 +486,10 @@ fn host_mode(mode: AttachMode, tag: &str) {
         "egress counting (TCX) is needed for the server's replies: {:?}",
         dp.egress_error()
     );
+    eprintln!(
+        "{mode:?}: verified instructions {:?}",
+        dp.verified_instructions()
+    );
     let before = dp.stats().unwrap();
 
     // TCP: compare with the client veth's own counters (IPv6 off, static ARP: only our frames).
