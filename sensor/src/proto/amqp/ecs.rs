@@ -27,12 +27,11 @@ pub enum End<'a> {
 }
 
 /// Build the event of `req` (sent in `dir`) ended by `end`.
-pub fn build(cx: &Cx<'_>, cfg: &Config, dir: Direction, req: Box<Msg>, end: End<'_>) -> Txn {
+pub fn build(cx: &Cx<'_>, cfg: &Config, dir: Direction, req: Msg, end: End<'_>) -> Txn {
     let mut t = cx.txn(super::NAME);
     if dir == Direction::ToClient {
         std::mem::swap(&mut t.client, &mut t.server);
     }
-    let req = *req;
     t.method = Some(req.def.name.to_owned());
     t.request_ts = Some(req.ts);
     t.request_bytes = Some(req.bytes);
@@ -84,7 +83,7 @@ pub fn build(cx: &Cx<'_>, cfg: &Config, dir: Direction, req: Box<Msg>, end: End<
         End::Async => {}
         End::Unanswered => {
             t.unmatched = crate::proto::txn::Unmatched::Request;
-            let note = if matches!(req.def.role, super::parse::Role::Close) {
+            let note = if matches!(req.def.role, super::methods::Role::Close) {
                 NOTE_NO_CLOSE_OK
             } else {
                 NOTE_NO_RESPONSE

@@ -14,10 +14,11 @@
 //! the close is its own event, paired with its `close-ok`. With `hide_connection_information`
 //! (default) connection.*, channel.* and basic.qos events are published only when failed.
 //!
-//! Layout: `parse.rs` pure parsers, `state.rs` framing per direction, `ecs.rs` event fields;
+//! Layout: `parse.rs` pure parsers, `methods.rs` the method table, `state.rs` framing per direction, `ecs.rs` event fields;
 //! this file holds the options, the correlation and the [`Dissector`] impl.
 
 mod ecs;
+mod methods;
 mod parse;
 mod state;
 #[cfg(test)]
@@ -29,7 +30,7 @@ use serde::Deserialize;
 
 use super::{CloseReason, Cx, Direction, Dissector, Probe, Progress, Transport};
 use ecs::End;
-use parse::Role;
+use methods::Role;
 use state::{Feed, FeedCx, Msg, Out, Stream};
 
 /// Protocol name (`type`, `network.protocol`, config key).
@@ -87,15 +88,12 @@ pub struct Amqp {
 }
 
 impl Amqp {
-    fn publish(&self, cx: &mut Cx<'_>, dir: Direction, req: Box<Msg>, end: End<'_>) {
+    fn publish(&self, cx: &mut Cx<'_>, dir: Direction, req: Msg, end: End<'_>) {
         let hideable = req.class == parse::CLASS_CONNECTION
             || req.class == parse::CLASS_CHANNEL
             || req.def.name == "basic.qos";
         let txn = ecs::build(cx, &self.cfg, dir, req, end);
-        if self.cfg.hide_connection_information
-            && hideable
-            && txn.status == super::Status::Ok
-        {
+        if self.cfg.hide_connection_information && hideable && txn.status == super::Status::Ok {
             return;
         }
         cx.emit(txn);
@@ -114,14 +112,14 @@ impl Amqp {
         }
         self.pending = keep;
         for p in gone {
-            self.publish(cx, p.dir, p.msg, End::Unanswered);
+            self.publish(cx, p.dir, *p.msg, End::Unanswered);
         }
     }
 
     fn push_pending(&mut self, cx: &mut Cx<'_>, dir: Direction, msg: Box<Msg>) {
         if self.pending.len() >= MAX_PENDING {
             if let Some(old) = self.pending.pop_front() {
-                self.publish(cx, old.dir, old.msg, End::Unanswered);
+                self.publish(cx, old.dir, *old.msg, End::Unanswered);
             }
         }
         self.pending.push_back(Pending { dir, msg });
@@ -131,17 +129,17 @@ impl Amqp {
     fn on_msg(&mut self, cx: &mut Cx<'_>, dir: Direction, msg: Box<Msg>) {
         let peer = dir.reverse();
         match msg.def.role {
-            Role::Async => self.publish(cx, dir, msg, End::Async),
-            Role::Sync if msg.no_wait => self.publish(cx, dir, msg, End::Async),
+            Role::Async => self.publish(cx, dir, *msg, End::Async),
+            Role::Sync if msg.no_wait => self.publish(cx, dir, *msg, End::Async),
             Role::Sync => self.push_pending(cx, dir, msg),
             Role::Reply => {
                 let pos = self.pending.iter().position(|p| {
                     p.dir == peer
                         && p.msg.channel == msg.channel
-                        && parse::answers(p.msg.class, p.msg.method, msg.class, msg.method)
+                        && methods::answers(p.msg.class, p.msg.method, msg.class, msg.method)
                 });
                 match pos.and_then(|i| self.pending.remove(i)) {
-                    Some(p) => self.publish(cx, p.dir, p.msg, End::Reply(msg)),
+                    Some(p) => self.publish(cx, p.dir, *p.msg, End::Reply(msg)),
                     None => cx.stats.unmatched_responses += 1,
                 }
             }
@@ -158,7 +156,7 @@ impl Amqp {
                 });
                 let (class, channel) = (msg.class, msg.channel);
                 match pos.and_then(|i| self.pending.remove(i)) {
-                    Some(p) => self.publish(cx, p.dir, p.msg, End::Reply(msg)),
+                    Some(p) => self.publish(cx, p.dir, *p.msg, End::Reply(msg)),
                     None => cx.stats.unmatched_responses += 1,
                 }
                 // Nothing pending on a closed channel (or connection) will be answered.
@@ -191,7 +189,7 @@ impl Amqp {
         }
         for i in idx.into_iter().rev() {
             if let Some(p) = self.pending.remove(i) {
-                self.publish(cx, p.dir, p.msg, End::ClosedBy(close));
+                self.publish(cx, p.dir, *p.msg, End::ClosedBy(close));
             }
         }
     }
@@ -221,7 +219,7 @@ fn probe_frame(data: &[u8]) -> Probe {
     let c = data.get(7..).and_then(parse::be16);
     let m = data.get(9..).and_then(parse::be16);
     match (c, m) {
-        (Some(c), Some(m)) if parse::method_def(c, m).is_some() => Probe::Match,
+        (Some(c), Some(m)) if methods::method_def(c, m).is_some() => Probe::Match,
         (Some(_), Some(_)) => Probe::NotMine,
         _ => Probe::Unsure,
     }

@@ -6,9 +6,10 @@
 
 use serde_json::{Map, Value};
 
+use super::methods::{self, MethodDef};
 use super::parse::{
-    self, FrameHead, MethodDef, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEADER_LEN,
-    FRAME_HEARTBEAT, FRAME_METHOD, PROTOCOL_HEADER_LEN,
+    self, FrameHead, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEADER_LEN, FRAME_HEARTBEAT,
+    FRAME_METHOD, PROTOCOL_HEADER_LEN,
 };
 use crate::time::Ts;
 
@@ -119,7 +120,7 @@ pub struct Stream {
     /// Time of the first byte of the frame in progress.
     frame_ts: Option<Ts>,
     /// Content methods being assembled (one per channel).
-    open: Vec<Box<Msg>>,
+    open: Vec<Msg>,
 }
 
 impl Default for Stream {
@@ -292,17 +293,17 @@ impl Stream {
         let (Some(class), Some(method)) = (c.u16(), c.u16()) else {
             return false;
         };
-        let Some(def) = parse::method_def(class, method) else {
+        let Some(def) = methods::method_def(class, method) else {
             return false;
         };
-        let Some(args) = parse::decode_args(&def, c.rest(), fx.parse_arguments) else {
+        let Some(args) = methods::decode_args(&def, c.rest(), fx.parse_arguments) else {
             return false;
         };
         let mut notes = Vec::new();
         if args.bad_table {
             notes.push("Failed to parse additional arguments".to_owned());
         }
-        let msg = Box::new(Msg {
+        let msg = Msg {
             ts: start,
             channel: head.channel,
             class,
@@ -317,18 +318,18 @@ impl Stream {
             body: Vec::new(),
             header_seen: false,
             notes,
-        });
+        };
         // A new method on a channel ends any content still being assembled there.
         self.drop_open(head.channel, out);
         if def.content {
             if self.open.len() >= MAX_OPEN_CONTENTS {
                 let mut old = self.open.remove(0);
                 old.notes.push(NOTE_INCOMPLETE.to_owned());
-                out.push(Out::Msg(old));
+                out.push(Out::Msg(Box::new(old)));
             }
             self.open.push(msg);
         } else {
-            out.push(Out::Msg(msg));
+            out.push(Out::Msg(Box::new(msg)));
         }
         true
     }
@@ -363,7 +364,7 @@ impl Stream {
             .iter()
             .position(|m| m.channel == channel && m.header_seen && m.body_seen >= m.body_size)
         {
-            out.push(Out::Msg(self.open.remove(pos)));
+            out.push(Out::Msg(Box::new(self.open.remove(pos))));
         }
     }
 
@@ -372,7 +373,7 @@ impl Stream {
         if let Some(pos) = self.open.iter().position(|m| m.channel == channel) {
             let mut m = self.open.remove(pos);
             m.notes.push(NOTE_INCOMPLETE.to_owned());
-            out.push(Out::Msg(m));
+            out.push(Out::Msg(Box::new(m)));
         }
     }
 
@@ -407,7 +408,7 @@ impl Stream {
     pub fn flush(&mut self, out: &mut Vec<Out>) {
         for mut m in self.open.drain(..) {
             m.notes.push(NOTE_INCOMPLETE.to_owned());
-            out.push(Out::Msg(m));
+            out.push(Out::Msg(Box::new(m)));
         }
     }
 }
@@ -444,7 +445,7 @@ fn resync_point(data: &[u8]) -> Resync {
                 let class = rest.get(7..).and_then(parse::be16);
                 let method = rest.get(9..).and_then(parse::be16);
                 if let (Some(c), Some(m)) = (class, method) {
-                    if parse::method_def(c, m).is_some() {
+                    if methods::method_def(c, m).is_some() {
                         let total = usize::try_from(h.wire_len()).unwrap_or(usize::MAX);
                         match rest.get(total.saturating_sub(1)) {
                             Some(&FRAME_END) => return Resync::At(i),

@@ -44,7 +44,12 @@ fn ts(ms: u64) -> Ts {
     Ts(1_795_802_859_000_000_000 + ms * 1_000_000)
 }
 
-fn run_split(cfg: &Config, common: &CommonConfig, script: &[Ev], split: Split) -> (Vec<Txn>, ProtoStats) {
+fn run_split(
+    cfg: &Config,
+    common: &CommonConfig,
+    script: &[Ev],
+    split: Split,
+) -> (Vec<Txn>, ProtoStats) {
     let meta = meta();
     let mut stats = ProtoStats::default();
     let mut out = Vec::new();
@@ -77,7 +82,13 @@ fn run_split(cfg: &Config, common: &CommonConfig, script: &[Ev], split: Split) -
                 for p in pieces {
                     let i = dir.index();
                     bufs[i].extend_from_slice(p);
-                    let mut cx = Cx { ts: now, meta: &meta, common, stats: &mut stats, out: &mut out };
+                    let mut cx = Cx {
+                        ts: now,
+                        meta: &meta,
+                        common,
+                        stats: &mut stats,
+                        out: &mut out,
+                    };
                     match h.parse(&mut cx, *dir, &bufs[i]) {
                         Progress::Consumed => bufs[i].clear(),
                         Progress::NeedMore { consumed, .. } => {
@@ -89,17 +100,35 @@ fn run_split(cfg: &Config, common: &CommonConfig, script: &[Ev], split: Split) -
             }
             Ev::Gap(dir, len) => {
                 bufs[dir.index()].clear();
-                let mut cx = Cx { ts: now, meta: &meta, common, stats: &mut stats, out: &mut out };
+                let mut cx = Cx {
+                    ts: now,
+                    meta: &meta,
+                    common,
+                    stats: &mut stats,
+                    out: &mut out,
+                };
                 h.on_gap(&mut cx, *dir, *len);
             }
             Ev::Timer(ms) => {
                 now = ts(*ms);
-                let mut cx = Cx { ts: now, meta: &meta, common, stats: &mut stats, out: &mut out };
+                let mut cx = Cx {
+                    ts: now,
+                    meta: &meta,
+                    common,
+                    stats: &mut stats,
+                    out: &mut out,
+                };
                 h.on_timer(&mut cx);
             }
         }
     }
-    let mut cx = Cx { ts: now, meta: &meta, common, stats: &mut stats, out: &mut out };
+    let mut cx = Cx {
+        ts: now,
+        meta: &meta,
+        common,
+        stats: &mut stats,
+        out: &mut out,
+    };
     h.on_close(&mut cx, CloseReason::EndOfInput);
     (out, stats)
 }
@@ -178,7 +207,12 @@ fn queue_declare(ch: u16, q: &str, bits: u8) -> Vec<u8> {
 }
 
 fn declare_ok(ch: u16, q: &str) -> Vec<u8> {
-    method(ch, 50, 11, &cat(&[&ss(q), &3u32.to_be_bytes(), &1u32.to_be_bytes()]))
+    method(
+        ch,
+        50,
+        11,
+        &cat(&[&ss(q), &3u32.to_be_bytes(), &1u32.to_be_bytes()]),
+    )
 }
 
 fn publish(ch: u16, ex: &str, rk: &str) -> Vec<u8> {
@@ -187,7 +221,17 @@ fn publish(ch: u16, ex: &str, rk: &str) -> Vec<u8> {
 
 fn close(class: u16, ch: u16, code: u16, text: &str, c: u16, m: u16) -> Vec<u8> {
     let meth = if class == 10 { 50 } else { 40 };
-    method(ch, class, meth, &cat(&[&code.to_be_bytes(), &ss(text), &c.to_be_bytes(), &m.to_be_bytes()]))
+    method(
+        ch,
+        class,
+        meth,
+        &cat(&[
+            &code.to_be_bytes(),
+            &ss(text),
+            &c.to_be_bytes(),
+            &m.to_be_bytes(),
+        ]),
+    )
 }
 
 fn close_ok(class: u16, ch: u16) -> Vec<u8> {
@@ -202,7 +246,11 @@ const PROTO_HEADER: &[u8] = b"AMQP\x00\x00\x09\x01";
 fn sync_pair() {
     let req = queue_declare(1, "orders", 0);
     let resp = declare_ok(1, "orders");
-    let t = run(&[d(C, 0, PROTO_HEADER.to_vec()), d(C, 1, req.clone()), d(S, 3, resp.clone())]);
+    let t = run(&[
+        d(C, 0, PROTO_HEADER.to_vec()),
+        d(C, 1, req.clone()),
+        d(S, 3, resp.clone()),
+    ]);
     assert_eq!(t.len(), 1);
     let t = &t[0];
     assert_eq!(t.method.as_deref(), Some("queue.declare"));
@@ -253,7 +301,11 @@ fn body_cut_at_max_body_length() {
         send_request: true,
         ..CommonConfig::default()
     };
-    let msg = cat(&[&publish(1, "x", "k"), &header(1, 6, "application/octet-stream"), &body(1, &[1, 2, 3, 4, 5, 6])]);
+    let msg = cat(&[
+        &publish(1, "x", "k"),
+        &header(1, 6, "application/octet-stream"),
+        &body(1, &[1, 2, 3, 4, 5, 6]),
+    ]);
     let t = run_with(&cfg, &common, &[d(C, 0, msg)]);
     assert_eq!(t[0].request_raw.as_deref(), Some("1 2 3 4 [...]"));
     assert_eq!(amqp(&t[0])["exchange"], "x");
@@ -265,7 +317,13 @@ fn deliver_client_is_broker() {
         1,
         60,
         60,
-        &cat(&[&ss("ctag"), &7u64.to_be_bytes(), &[0], &ss("events"), &ss("evt.a")]),
+        &cat(&[
+            &ss("ctag"),
+            &7u64.to_be_bytes(),
+            &[0],
+            &ss("events"),
+            &ss("evt.a"),
+        ]),
     );
     let msg = cat(&[&deliver, &header(1, 0, "text/plain")]);
     let ack = method(1, 60, 80, &cat(&[&7u64.to_be_bytes(), &[0]]));
@@ -288,7 +346,11 @@ fn channel_close_fails_request() {
     let req = queue_declare(1, "ghost", 1);
     let cl = close(20, 1, 404, "NOT_FOUND - no queue 'ghost'", 50, 10);
     let ok = close_ok(20, 1);
-    let t = run(&[d(C, 0, req.clone()), d(S, 1, cl.clone()), d(C, 2, ok.clone())]);
+    let t = run(&[
+        d(C, 0, req.clone()),
+        d(S, 1, cl.clone()),
+        d(C, 2, ok.clone()),
+    ]);
     assert_eq!(t.len(), 2);
     let (a, b) = (&t[0], &t[1]);
     assert_eq!(a.method.as_deref(), Some("queue.declare"));
@@ -314,7 +376,10 @@ fn connection_close_fails_open_and_hides_normal_close() {
     assert_eq!(t[0].status, Status::Error);
     assert_eq!(t[1].method.as_deref(), Some("connection.close"));
     // A normal close is connection information: hidden by default.
-    let t = run(&[d(C, 0, close(20, 1, 200, "Normal shutdown", 0, 0)), d(S, 1, close_ok(20, 1))]);
+    let t = run(&[
+        d(C, 0, close(20, 1, 200, "Normal shutdown", 0, 0)),
+        d(S, 1, close_ok(20, 1)),
+    ]);
     assert!(t.is_empty());
 }
 
@@ -324,10 +389,25 @@ fn connection_information_shown_when_asked() {
         0,
         10,
         10,
-        &cat(&[&[0, 9], &ls(&cat(&[&ss("product"), b"S", &ls(b"RabbitMQ")])), &ls(b"PLAIN"), &ls(b"en_US")]),
+        &cat(&[
+            &[0, 9],
+            &ls(&cat(&[&ss("product"), b"S", &ls(b"RabbitMQ")])),
+            &ls(b"PLAIN"),
+            &ls(b"en_US"),
+        ]),
     );
-    let start_ok = method(0, 10, 11, &cat(&[&ls(&[]), &ss("PLAIN"), &ls(b"\0guest\0guest"), &ss("en_US")]));
-    let qos = method(1, 60, 10, &cat(&[&0u32.to_be_bytes(), &10u16.to_be_bytes(), &[0]]));
+    let start_ok = method(
+        0,
+        10,
+        11,
+        &cat(&[&ls(&[]), &ss("PLAIN"), &ls(b"\0guest\0guest"), &ss("en_US")]),
+    );
+    let qos = method(
+        1,
+        60,
+        10,
+        &cat(&[&0u32.to_be_bytes(), &10u16.to_be_bytes(), &[0]]),
+    );
     let qos_ok = method(1, 60, 11, &[]);
     let heartbeat = frame(8, 0, &[]);
     let script = [
@@ -357,12 +437,28 @@ fn connection_information_shown_when_asked() {
 fn basic_get_ok_and_empty() {
     let get = method(1, 60, 70, &cat(&[&[0, 0], &ss("orders"), &[0]]));
     let get_ok = cat(&[
-        &method(1, 60, 71, &cat(&[&1u64.to_be_bytes(), &[0], &ss(""), &ss("orders"), &2u32.to_be_bytes()])),
+        &method(
+            1,
+            60,
+            71,
+            &cat(&[
+                &1u64.to_be_bytes(),
+                &[0],
+                &ss(""),
+                &ss("orders"),
+                &2u32.to_be_bytes(),
+            ]),
+        ),
         &header(1, 3, "text/plain"),
         &body(1, b"abc"),
     ]);
     let empty = method(1, 60, 72, &ss(""));
-    let t = run(&[d(C, 0, get.clone()), d(S, 1, get_ok.clone()), d(C, 2, get.clone()), d(S, 3, empty.clone())]);
+    let t = run(&[
+        d(C, 0, get.clone()),
+        d(S, 1, get_ok.clone()),
+        d(C, 2, get.clone()),
+        d(S, 3, empty.clone()),
+    ]);
     assert_eq!(t.len(), 2);
     assert_eq!(t[0].method.as_deref(), Some("basic.get"));
     assert_eq!(t[0].response_bytes, Some(get_ok.len() as u64));
@@ -382,7 +478,10 @@ fn no_wait_is_async_and_channels_are_separate() {
         d(S, 3, declare_ok(3, "c")),
         d(S, 4, declare_ok(2, "b")),
     ]);
-    let names: Vec<_> = t.iter().map(|t| amqp(t)["queue"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<_> = t
+        .iter()
+        .map(|t| amqp(t)["queue"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(names, ["a", "c", "b"]);
     assert_eq!(t[0].response_bytes, None);
     assert_eq!(amqp(&t[0])["no-wait"], true);
@@ -391,13 +490,20 @@ fn no_wait_is_async_and_channels_are_separate() {
 
 #[test]
 fn server_named_queue_keeps_request_value() {
-    let t = run(&[d(C, 0, queue_declare(1, "", 0)), d(S, 1, declare_ok(1, "amq.gen-1"))]);
+    let t = run(&[
+        d(C, 0, queue_declare(1, "", 0)),
+        d(S, 1, declare_ok(1, "amq.gen-1")),
+    ]);
     assert_eq!(amqp(&t[0])["queue"], "");
 }
 
 #[test]
 fn unanswered_and_timeout() {
-    let t = run(&[d(C, 0, queue_declare(1, "q", 0)), Ev::Timer(5_000), Ev::Timer(11_000)]);
+    let t = run(&[
+        d(C, 0, queue_declare(1, "q", 0)),
+        Ev::Timer(5_000),
+        Ev::Timer(11_000),
+    ]);
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].response_bytes, None);
     assert_eq!(t[0].notes, vec![ecs::NOTE_NO_RESPONSE.to_owned()]);
@@ -418,7 +524,11 @@ fn field_tables_all_types() {
     tbl.extend(cat(&[&ss("d"), b"d", &2.25f64.to_be_bytes()]));
     tbl.extend(cat(&[&ss("D"), b"D", &[2], &12345i32.to_be_bytes()]));
     tbl.extend(cat(&[&ss("S"), b"S", &ls(b"long")]));
-    tbl.extend(cat(&[&ss("A"), b"A", &ls(&cat(&[b"I", &1i32.to_be_bytes(), b"S", &ls(b"x")]))]));
+    tbl.extend(cat(&[
+        &ss("A"),
+        b"A",
+        &ls(&cat(&[b"I", &1i32.to_be_bytes(), b"S", &ls(b"x")])),
+    ]));
     tbl.extend(cat(&[&ss("T"), b"T", &0u64.to_be_bytes()]));
     tbl.extend(cat(&[&ss("F"), b"F", &ls(&cat(&[&ss("k"), b"V"]))]));
     tbl.extend(cat(&[&ss("x"), b"x", &ls(&[1, 2])]));
@@ -450,7 +560,14 @@ fn gap_in_body_and_resync() {
     assert!(t[0].notes.contains(&state::NOTE_INCOMPLETE.to_owned()));
     assert_eq!(amqp(&t[1])["queue"], "after");
     // Garbage, then a valid method: resynchronised.
-    let t = run(&[d(C, 0, cat(&[b"\x01\x00\x01garbage!", &queue_declare(1, "x", 0)])), d(S, 1, declare_ok(1, "x"))]);
+    let t = run(&[
+        d(
+            C,
+            0,
+            cat(&[b"\x01\x00\x01garbage!", &queue_declare(1, "x", 0)]),
+        ),
+        d(S, 1, declare_ok(1, "x")),
+    ]);
     assert_eq!(t.len(), 1);
     assert_eq!(amqp(&t[0])["queue"], "x");
 }
@@ -487,7 +604,9 @@ fn no_panic_on_garbage() {
     let common = CommonConfig::default();
     for round in 0..300 {
         let mut bytes = if round % 3 == 0 {
-            (0..rng.random_range(0..300)).map(|_| rng.random()).collect::<Vec<u8>>()
+            (0..rng.random_range(0..300))
+                .map(|_| rng.random())
+                .collect::<Vec<u8>>()
         } else {
             valid.clone()
         };

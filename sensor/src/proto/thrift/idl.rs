@@ -46,7 +46,9 @@ impl<'de> Deserialize<'de> for IdlFiles {
             let meta = std::fs::metadata(p)
                 .map_err(|e| serde::de::Error::custom(format!("idl_files: {p}: {e}")))?;
             if meta.len() > MAX_IDL_BYTES {
-                return Err(serde::de::Error::custom(format!("idl_files: {p}: too large")));
+                return Err(serde::de::Error::custom(format!(
+                    "idl_files: {p}: too large"
+                )));
             }
             let text = std::fs::read_to_string(p)
                 .map_err(|e| serde::de::Error::custom(format!("idl_files: {p}: {e}")))?;
@@ -92,10 +94,9 @@ fn tokens(s: &str) -> Vec<Tok<'_>> {
             }
             c if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'+' => {
                 let start = i;
-                while b
-                    .get(i)
-                    .is_some_and(|x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'.' | b'-' | b'+'))
-                {
+                while b.get(i).is_some_and(|x| {
+                    x.is_ascii_alphanumeric() || matches!(x, b'_' | b'.' | b'-' | b'+')
+                }) {
                     i += 1;
                 }
                 let w = s.get(start..i).unwrap_or_default();

@@ -148,7 +148,7 @@ fn format_struct(
 }
 
 impl Thrift {
-    fn publish(&self, cx: &mut Cx<'_>, dir: Direction, req: Box<Msg>, resp: Option<Box<Msg>>) {
+    fn publish(&self, cx: &mut Cx<'_>, dir: Direction, req: Msg, resp: Option<Box<Msg>>) {
         let mut t = cx.txn(NAME);
         if dir == Direction::ToClient {
             std::mem::swap(&mut t.client, &mut t.server);
@@ -175,7 +175,8 @@ impl Thrift {
                 t.response_bytes = Some(r.bytes);
                 t.notes.extend(r.notes.iter().cloned());
                 let first = r.fields.first();
-                let exception = r.mtype == parse::T_EXCEPTION || first.is_some_and(|(id, _)| *id != 0);
+                let exception =
+                    r.mtype == parse::T_EXCEPTION || first.is_some_and(|(id, _)| *id != 0);
                 if exception {
                     t.status = Status::Error;
                 }
@@ -218,11 +219,11 @@ impl Thrift {
 
     fn on_msg(&mut self, cx: &mut Cx<'_>, dir: Direction, msg: Box<Msg>) {
         match msg.mtype {
-            parse::T_ONEWAY => self.publish(cx, dir, msg, None),
+            parse::T_ONEWAY => self.publish(cx, dir, *msg, None),
             parse::T_CALL => {
                 if self.pending.len() >= MAX_PENDING {
                     if let Some(p) = self.pending.pop_front() {
-                        self.publish(cx, p.dir, p.msg, None);
+                        self.publish(cx, p.dir, *p.msg, None);
                     }
                 }
                 self.pending.push_back(Pending { dir, msg });
@@ -232,10 +233,16 @@ impl Thrift {
                 let pos = self
                     .pending
                     .iter()
-                    .position(|p| p.dir == peer && p.msg.name == msg.name && p.msg.seqid == msg.seqid)
-                    .or_else(|| self.pending.iter().position(|p| p.dir == peer && p.msg.name == msg.name));
+                    .position(|p| {
+                        p.dir == peer && p.msg.name == msg.name && p.msg.seqid == msg.seqid
+                    })
+                    .or_else(|| {
+                        self.pending
+                            .iter()
+                            .position(|p| p.dir == peer && p.msg.name == msg.name)
+                    });
                 match pos.and_then(|i| self.pending.remove(i)) {
-                    Some(p) => self.publish(cx, p.dir, p.msg, Some(msg)),
+                    Some(p) => self.publish(cx, p.dir, *p.msg, Some(msg)),
                     None => cx.stats.unmatched_responses += 1,
                 }
             }
@@ -260,7 +267,12 @@ impl Dissector for Thrift {
     type Config = Config;
 
     fn probe(_dir: Direction, data: &[u8]) -> Probe {
-        let strict = |d: &[u8]| matches!(d, [0x80, 0x01, 0x00, 1..=4, ..] | [0x82, 0x21 | 0x41 | 0x61 | 0x81, ..]);
+        let strict = |d: &[u8]| {
+            matches!(
+                d,
+                [0x80, 0x01, 0x00, 1..=4, ..] | [0x82, 0x21 | 0x41 | 0x61 | 0x81, ..]
+            )
+        };
         if data.len() < 4 {
             return Probe::Unsure;
         }
@@ -328,16 +340,20 @@ impl Dissector for Thrift {
 
     fn on_timer(&mut self, cx: &mut Cx<'_>) {
         let (now, timeout) = (cx.ts, cx.common.transaction_timeout);
-        while self.pending.front().is_some_and(|p| p.msg.ts.add(timeout) <= now) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|p| p.msg.ts.add(timeout) <= now)
+        {
             if let Some(p) = self.pending.pop_front() {
-                self.publish(cx, p.dir, p.msg, None);
+                self.publish(cx, p.dir, *p.msg, None);
             }
         }
     }
 
     fn on_close(&mut self, cx: &mut Cx<'_>, _why: CloseReason) {
         while let Some(p) = self.pending.pop_front() {
-            self.publish(cx, p.dir, p.msg, None);
+            self.publish(cx, p.dir, *p.msg, None);
         }
     }
 }

@@ -301,8 +301,8 @@ pub fn head(proto: Proto, data: &[u8]) -> Result<Head<'_>, Err> {
                     return Err(Err::Bad);
                 }
                 let mtype = (word & 0xFF) as u8;
-                let n = usize::try_from(r.arr::<4>().map(i32::from_be_bytes)?)
-                    .map_err(|_| Err::Bad)?;
+                let n =
+                    usize::try_from(r.arr::<4>().map(i32::from_be_bytes)?).map_err(|_| Err::Bad)?;
                 if n > MAX_NAME {
                     return Err(Err::Bad);
                 }
@@ -366,8 +366,11 @@ fn check_type(t: u8) -> Result<(), Err> {
     }
 }
 
+/// Top-level fields of a message: id and rendered value.
+pub type Fields = Vec<(i16, String)>;
+
 /// Parse the top-level struct of a message body: its fields rendered, and the bytes used.
-pub fn body(proto: Proto, data: &[u8], lim: &Limits) -> Result<(Vec<(i16, String)>, usize), Err> {
+pub fn body(proto: Proto, data: &[u8], lim: &Limits) -> Result<(Fields, usize), Err> {
     let mut r = R {
         d: data,
         pos: 0,
@@ -388,7 +391,13 @@ pub fn body(proto: Proto, data: &[u8], lim: &Limits) -> Result<(Vec<(i16, String
 }
 
 /// Render (or, with `out = None`, skip) one value of type `t`.
-fn value(r: &mut R<'_>, t: T, lim: &Limits, depth: usize, out: Option<&mut String>) -> Result<(), Err> {
+fn value(
+    r: &mut R<'_>,
+    t: T,
+    lim: &Limits,
+    depth: usize,
+    out: Option<&mut String>,
+) -> Result<(), Err> {
     if depth > MAX_DEPTH {
         return Err(Err::Bad);
     }

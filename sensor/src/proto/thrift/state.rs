@@ -97,7 +97,9 @@ pub struct Stream {
 fn looks_head(d: &[u8], forced: Option<Proto>) -> Option<Proto> {
     match (d, forced) {
         ([0x80, 0x01, 0x00, 1..=4, ..], None | Some(Proto::Binary)) => Some(Proto::Binary),
-        ([0x82, vt, ..], None | Some(Proto::Compact)) if vt & 0x1F == 1 && (1..=4).contains(&(vt >> 5)) => {
+        ([0x82, vt, ..], None | Some(Proto::Compact))
+            if vt & 0x1F == 1 && (1..=4).contains(&(vt >> 5)) =>
+        {
             Some(Proto::Compact)
         }
         _ => None,
@@ -170,9 +172,9 @@ fn resync_point(d: &[u8], f: Forced) -> Option<usize> {
         let unframed = f.framing != Some(Framing::Framed) && looks_head(r, f.proto).is_some();
         let framed = f.framing != Some(Framing::Unframed)
             && r.get(4..).and_then(|x| looks_head(x, f.proto)).is_some()
-            && r
-                .first_chunk::<4>()
-                .is_some_and(|l| (MIN_FRAME..=MAX_MESSAGE).contains(&(u32::from_be_bytes(*l) as usize)));
+            && r.first_chunk::<4>().is_some_and(|l| {
+                (MIN_FRAME..=MAX_MESSAGE).contains(&(u32::from_be_bytes(*l) as usize))
+            });
         unframed || framed
     })
 }
@@ -181,7 +183,11 @@ fn resync_point(d: &[u8], f: Forced) -> Option<usize> {
 const MIN_FRAME: usize = 6;
 
 /// Decode one whole message of `proto` from `d` (exactly the message, or a prefix holding it).
-fn message<'a>(proto: Proto, d: &'a [u8], lim: &Limits) -> Result<(parse::Head<'a>, Vec<(i16, String)>, usize), Err> {
+fn message<'a>(
+    proto: Proto,
+    d: &'a [u8],
+    lim: &Limits,
+) -> Result<(parse::Head<'a>, parse::Fields, usize), Err> {
     let h = parse::head(proto, d)?;
     let rest = d.get(h.len..).unwrap_or_default();
     let (fields, used) = parse::body(proto, rest, lim)?;

@@ -45,7 +45,12 @@ fn ts(ms: u64) -> Ts {
     Ts(1_795_802_859_000_000_000 + ms * 1_000_000)
 }
 
-fn run_split(cfg: &Config, common: &CommonConfig, script: &[Ev], split: Split) -> (Vec<Txn>, ProtoStats) {
+fn run_split(
+    cfg: &Config,
+    common: &CommonConfig,
+    script: &[Ev],
+    split: Split,
+) -> (Vec<Txn>, ProtoStats) {
     let meta = meta();
     let mut stats = ProtoStats::default();
     let mut out = Vec::new();
@@ -78,7 +83,13 @@ fn run_split(cfg: &Config, common: &CommonConfig, script: &[Ev], split: Split) -
                 for p in pieces {
                     let i = dir.index();
                     bufs[i].extend_from_slice(p);
-                    let mut cx = Cx { ts: now, meta: &meta, common, stats: &mut stats, out: &mut out };
+                    let mut cx = Cx {
+                        ts: now,
+                        meta: &meta,
+                        common,
+                        stats: &mut stats,
+                        out: &mut out,
+                    };
                     match h.parse(&mut cx, *dir, &bufs[i]) {
                         Progress::Consumed => bufs[i].clear(),
                         Progress::NeedMore { consumed, .. } => {
@@ -90,12 +101,24 @@ fn run_split(cfg: &Config, common: &CommonConfig, script: &[Ev], split: Split) -
             }
             Ev::Gap(dir, len) => {
                 bufs[dir.index()].clear();
-                let mut cx = Cx { ts: now, meta: &meta, common, stats: &mut stats, out: &mut out };
+                let mut cx = Cx {
+                    ts: now,
+                    meta: &meta,
+                    common,
+                    stats: &mut stats,
+                    out: &mut out,
+                };
                 h.on_gap(&mut cx, *dir, *len);
             }
         }
     }
-    let mut cx = Cx { ts: now, meta: &meta, common, stats: &mut stats, out: &mut out };
+    let mut cx = Cx {
+        ts: now,
+        meta: &meta,
+        common,
+        stats: &mut stats,
+        out: &mut out,
+    };
     h.on_close(&mut cx, CloseReason::EndOfInput);
     (out, stats)
 }
@@ -150,11 +173,22 @@ fn framed(m: &[u8]) -> Vec<u8> {
 }
 
 fn add_call() -> Vec<u8> {
-    [bhead(1, "add", 0), bfield(8, 1, &1i32.to_be_bytes()), bfield(8, 2, &(-2i32).to_be_bytes()), vec![0]].concat()
+    [
+        bhead(1, "add", 0),
+        bfield(8, 1, &1i32.to_be_bytes()),
+        bfield(8, 2, &(-2i32).to_be_bytes()),
+        vec![0],
+    ]
+    .concat()
 }
 
 fn add_reply() -> Vec<u8> {
-    [bhead(2, "add", 0), bfield(8, 0, &(-1i32).to_be_bytes()), vec![0]].concat()
+    [
+        bhead(2, "add", 0),
+        bfield(8, 0, &(-1i32).to_be_bytes()),
+        vec![0],
+    ]
+    .concat()
 }
 
 // ---- compact builders ----
@@ -183,18 +217,37 @@ fn binary_unframed_call_reply() {
 
 #[test]
 fn binary_framed_and_app_exception_and_oneway() {
-    let req = framed(&[bhead(1, "removeItem", 0), bfield(10, 1, &2i64.to_be_bytes()), vec![0]].concat());
+    let req = framed(
+        &[
+            bhead(1, "removeItem", 0),
+            bfield(10, 1, &2i64.to_be_bytes()),
+            vec![0],
+        ]
+        .concat(),
+    );
     let exc = framed(
-        &[bhead(3, "removeItem", 0), bfield(11, 1, &bstr("Unknown function removeItem")), bfield(8, 2, &1i32.to_be_bytes()), vec![0]]
-            .concat(),
+        &[
+            bhead(3, "removeItem", 0),
+            bfield(11, 1, &bstr("Unknown function removeItem")),
+            bfield(8, 2, &1i32.to_be_bytes()),
+            vec![0],
+        ]
+        .concat(),
     );
     let oneway = framed(&[bhead(4, "logEvent", 0), bfield(11, 1, &bstr("hi")), vec![0]].concat());
-    let t = run(&[d(C, 0, req.clone()), d(S, 1, exc.clone()), d(C, 2, oneway.clone())]);
+    let t = run(&[
+        d(C, 0, req.clone()),
+        d(S, 1, exc.clone()),
+        d(C, 2, oneway.clone()),
+    ]);
     assert_eq!(t.len(), 2);
     assert_eq!(t[0].status, Status::Error);
     assert_eq!(t[0].request_bytes, Some(req.len() as u64));
     assert_eq!(t[0].response_bytes, Some(exc.len() as u64));
-    assert_eq!(th(&t[0], "exceptions"), Some("(1: \"Unknown function removeItem\", 2: 1)"));
+    assert_eq!(
+        th(&t[0], "exceptions"),
+        Some("(1: \"Unknown function removeItem\", 2: 1)")
+    );
     assert_eq!(th(&t[0], "return_value"), Some(""));
     assert_eq!(t[1].method.as_deref(), Some("logEvent"));
     assert_eq!(t[1].response_bytes, None);
@@ -207,22 +260,68 @@ fn declared_exception_and_collections() {
     let call = [bhead(1, "search", 5), bfield(11, 1, &bstr("w")), vec![0]].concat();
     let mut item = bfield(10, 1, &1i64.to_be_bytes());
     item.extend(bfield(4, 3, &9.99f64.to_be_bytes()));
-    item.extend(bfield(15, 4, &[[11u8].as_slice(), &2i32.to_be_bytes(), &bstr("red"), &bstr("small")].concat()));
-    item.extend(bfield(13, 5, &[[11u8, 8].as_slice(), &1i32.to_be_bytes(), &bstr("berlin"), &12i32.to_be_bytes()].concat()));
+    item.extend(bfield(
+        15,
+        4,
+        &[
+            [11u8].as_slice(),
+            &2i32.to_be_bytes(),
+            &bstr("red"),
+            &bstr("small"),
+        ]
+        .concat(),
+    ));
+    item.extend(bfield(
+        13,
+        5,
+        &[
+            [11u8, 8].as_slice(),
+            &1i32.to_be_bytes(),
+            &bstr("berlin"),
+            &12i32.to_be_bytes(),
+        ]
+        .concat(),
+    ));
     item.extend(bfield(2, 6, &[1]));
-    item.extend(bfield(14, 7, &[[8u8].as_slice(), &0i32.to_be_bytes()].concat()));
+    item.extend(bfield(
+        14,
+        7,
+        &[[8u8].as_slice(), &0i32.to_be_bytes()].concat(),
+    ));
     item.push(0);
     let list = [[12u8].as_slice(), &1i32.to_be_bytes(), &item].concat();
     let reply = [bhead(2, "search", 5), bfield(15, 0, &list), vec![0]].concat();
-    let get = [bhead(1, "getItem", 6), bfield(10, 1, &77i64.to_be_bytes()), vec![0]].concat();
-    let exc = [bhead(2, "getItem", 6), bfield(12, 1, &[bfield(11, 1, &bstr("item 77")), bfield(8, 2, &404i32.to_be_bytes()), vec![0]].concat()), vec![0]].concat();
+    let get = [
+        bhead(1, "getItem", 6),
+        bfield(10, 1, &77i64.to_be_bytes()),
+        vec![0],
+    ]
+    .concat();
+    let exc = [
+        bhead(2, "getItem", 6),
+        bfield(
+            12,
+            1,
+            &[
+                bfield(11, 1, &bstr("item 77")),
+                bfield(8, 2, &404i32.to_be_bytes()),
+                vec![0],
+            ]
+            .concat(),
+        ),
+        vec![0],
+    ]
+    .concat();
     let t = run(&[d(C, 0, call), d(S, 1, reply), d(C, 2, get), d(S, 3, exc)]);
     assert_eq!(
         th(&t[0], "return_value"),
         Some("[(1: 1, 3: 9.99, 4: [\"red\", \"small\"], 5: {\"berlin\": 12}, 6: true, 7: )]")
     );
     assert_eq!(t[1].status, Status::Error);
-    assert_eq!(th(&t[1], "exceptions"), Some("(1: (1: \"item 77\", 2: 404))"));
+    assert_eq!(
+        th(&t[1], "exceptions"),
+        Some("(1: (1: \"item 77\", 2: 404))")
+    );
 }
 
 #[test]
@@ -232,8 +331,20 @@ fn compact_framed() {
     let reply = framed(&[chead(2, "echo", 3), vec![0x08, 0x00, 2, b'h', b'i', 0]].concat());
     // getItem(1: i64 77) -> exception field 1 {1: "x", 2: 404}; bool field true.
     let get = framed(&[chead(1, "getItem", 4), vec![0x16, 154, 1, 0x11, 0]].concat());
-    let exc = framed(&[chead(2, "getItem", 4), vec![0x1C, 0x18, 1, b'x', 0x15, 0xA8, 0x06, 0], vec![0]].concat());
-    let t = run(&[d(C, 0, call.clone()), d(S, 1, reply.clone()), d(C, 2, get), d(S, 3, exc)]);
+    let exc = framed(
+        &[
+            chead(2, "getItem", 4),
+            vec![0x1C, 0x18, 1, b'x', 0x15, 0xA8, 0x06, 0],
+            vec![0],
+        ]
+        .concat(),
+    );
+    let t = run(&[
+        d(C, 0, call.clone()),
+        d(S, 1, reply.clone()),
+        d(C, 2, get),
+        d(S, 3, exc),
+    ]);
     assert_eq!(t.len(), 2);
     assert_eq!(t[0].request_bytes, Some(call.len() as u64));
     assert_eq!(t[0].response_bytes, Some(reply.len() as u64));
@@ -266,7 +377,11 @@ fn idl_names() {
     assert_eq!(idl.find("logEvent").unwrap().params[&1], "e");
     let mut cfg = Config::default();
     cfg.idl_files.idl = Arc::new(idl);
-    let t = run_with(&cfg, &CommonConfig::default(), &[d(C, 0, add_call()), d(S, 1, add_reply())]);
+    let t = run_with(
+        &cfg,
+        &CommonConfig::default(),
+        &[d(C, 0, add_call()), d(S, 1, add_reply())],
+    );
     assert_eq!(th(&t[0], "params"), Some("(num1: 1, num2: -2)"));
     assert_eq!(th(&t[0], "service"), Some("Store"));
     assert_eq!(t[0].path.as_deref(), Some("Store"));
@@ -275,27 +390,53 @@ fn idl_names() {
 #[test]
 fn limits_and_obfuscation() {
     let long = "a".repeat(10);
-    let list: Vec<u8> = [[8u8].as_slice(), &4i32.to_be_bytes(), &1i32.to_be_bytes(), &2i32.to_be_bytes(), &3i32.to_be_bytes(), &4i32.to_be_bytes()].concat();
-    let call = [bhead(1, "f", 1), bfield(11, 1, &bstr(&long)), bfield(15, 2, &list), bfield(11, 3, &bstr("")), vec![0]].concat();
+    let list: Vec<u8> = [
+        [8u8].as_slice(),
+        &4i32.to_be_bytes(),
+        &1i32.to_be_bytes(),
+        &2i32.to_be_bytes(),
+        &3i32.to_be_bytes(),
+        &4i32.to_be_bytes(),
+    ]
+    .concat();
+    let call = [
+        bhead(1, "f", 1),
+        bfield(11, 1, &bstr(&long)),
+        bfield(15, 2, &list),
+        bfield(11, 3, &bstr("")),
+        vec![0],
+    ]
+    .concat();
     let cfg = Config {
         string_max_size: 3,
         collection_max_size: 2,
         ..Config::default()
     };
     let t = run_with(&cfg, &CommonConfig::default(), &[d(C, 0, call.clone())]);
-    assert_eq!(th(&t[0], "params"), Some("(1: \"aaa...\", 2: [1, 2, ...], ...)"));
+    assert_eq!(
+        th(&t[0], "params"),
+        Some("(1: \"aaa...\", 2: [1, 2, ...], ...)")
+    );
     assert_eq!(t[0].notes, vec![NOTE_NO_RESPONSE.to_owned()]);
     let cfg = Config {
         obfuscate_strings: true,
         ..Config::default()
     };
     let t = run_with(&cfg, &CommonConfig::default(), &[d(C, 0, call.clone())]);
-    assert_eq!(th(&t[0], "params"), Some("(1: \"*\", 2: [1, 2, 3, 4], 3: \"\")"));
+    assert_eq!(
+        th(&t[0], "params"),
+        Some("(1: \"*\", 2: [1, 2, 3, 4], 3: \"\")")
+    );
     let cfg = Config {
         drop_after_n_struct_fields: 2,
         ..Config::default()
     };
-    let (t, st) = run_split(&cfg, &CommonConfig::default(), &[d(C, 0, call)], Split::Whole);
+    let (t, st) = run_split(
+        &cfg,
+        &CommonConfig::default(),
+        &[d(C, 0, call)],
+        Split::Whole,
+    );
     assert!(t.is_empty());
     assert!(st.anomalies > 0);
 }
@@ -314,14 +455,32 @@ fn capture_reply_off_and_raw_texts() {
     let t = run_with(&cfg, &common, &[d(C, 0, add_call()), d(S, 1, add_reply())]);
     assert!(th(&t[0], "return_value").is_none());
     assert_eq!(t[0].request_raw.as_deref(), Some("add(1: 1, 2: -2)"));
-    let t = run_with(&Config::default(), &common, &[d(C, 0, add_call()), d(S, 1, add_reply())]);
+    let t = run_with(
+        &Config::default(),
+        &common,
+        &[d(C, 0, add_call()), d(S, 1, add_reply())],
+    );
     assert_eq!(t[0].response_raw.as_deref(), Some("-1"));
 }
 
 #[test]
 fn forced_transport_and_old_binary() {
-    let old = [(3i32).to_be_bytes().to_vec(), b"add".to_vec(), vec![1], 0i32.to_be_bytes().to_vec(), vec![0]].concat();
-    let old_reply = [(3i32).to_be_bytes().to_vec(), b"add".to_vec(), vec![2], 0i32.to_be_bytes().to_vec(), vec![0]].concat();
+    let old = [
+        (3i32).to_be_bytes().to_vec(),
+        b"add".to_vec(),
+        vec![1],
+        0i32.to_be_bytes().to_vec(),
+        vec![0],
+    ]
+    .concat();
+    let old_reply = [
+        (3i32).to_be_bytes().to_vec(),
+        b"add".to_vec(),
+        vec![2],
+        0i32.to_be_bytes().to_vec(),
+        vec![0],
+    ]
+    .concat();
     let t = run(&[d(C, 0, framed(&old)), d(S, 1, framed(&old_reply))]);
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].response_bytes, Some(old_reply.len() as u64 + 4));
@@ -330,9 +489,16 @@ fn forced_transport_and_old_binary() {
         protocol_type: ProtocolType::Binary,
         ..Config::default()
     };
-    let t = run_with(&cfg, &CommonConfig::default(), &[d(C, 0, framed(&add_call())), d(S, 1, framed(&add_reply()))]);
+    let t = run_with(
+        &cfg,
+        &CommonConfig::default(),
+        &[d(C, 0, framed(&add_call())), d(S, 1, framed(&add_reply()))],
+    );
     assert_eq!(t[0].request_bytes, Some(add_call().len() as u64 + 4));
-    let c: Config = serde_yaml_ng::from_str("transport_type: socket\nprotocol_type: compact\nstring_max_size: 5\n").unwrap();
+    let c: Config = serde_yaml_ng::from_str(
+        "transport_type: socket\nprotocol_type: compact\nstring_max_size: 5\n",
+    )
+    .unwrap();
     assert_eq!(c.transport_type, TransportType::Socket);
     assert!(serde_yaml_ng::from_str::<Config>("idl_files: [/nonexistent.thrift]").is_err());
 }
@@ -365,11 +531,26 @@ fn pairing_by_seqid() {
 #[test]
 fn no_panic_on_garbage() {
     let mut rng = SmallRng::seed_from_u64(9);
-    let valid = [add_call(), framed(&add_reply()), framed(&[chead(1, "echo", 3), vec![0x18, 2, b'h', b'i', 0x19, 0x2C, 0x1C, 0x11, 0, 0x1B, 0x01, 0x85, 0]].concat())].concat();
+    let valid = [
+        add_call(),
+        framed(&add_reply()),
+        framed(
+            &[
+                chead(1, "echo", 3),
+                vec![
+                    0x18, 2, b'h', b'i', 0x19, 0x2C, 0x1C, 0x11, 0, 0x1B, 0x01, 0x85, 0,
+                ],
+            ]
+            .concat(),
+        ),
+    ]
+    .concat();
     let common = CommonConfig::default();
     for round in 0..300u64 {
         let mut bytes = if round % 3 == 0 {
-            (0..rng.random_range(0..300)).map(|_| rng.random()).collect::<Vec<u8>>()
+            (0..rng.random_range(0..300))
+                .map(|_| rng.random())
+                .collect::<Vec<u8>>()
         } else {
             valid.clone()
         };
