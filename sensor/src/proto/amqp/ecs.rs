@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use super::methods::Role;
 use super::state::Msg;
 use super::Config;
 use crate::proto::{Cx, Direction, Status, Txn};
@@ -35,12 +36,15 @@ pub fn build(cx: &Cx<'_>, cfg: &Config, dir: Direction, req: Msg, end: End<'_>) 
     t.method = Some(req.def.name.to_owned());
     t.request_ts = Some(req.ts);
     t.request_bytes = Some(req.bytes);
-    let mut status = if req.is_error_code() {
+    // A close with an error code failed; basic.return keeps its reply code in the fields
+    // but is `OK` (the contract names only closes; Packetbeat would say `Error`).
+    let failed_close = req.def.role == Role::Close && req.is_error_code();
+    let mut status = if failed_close {
         Status::Error
     } else {
         Status::Ok
     };
-    if req.is_error_code() {
+    if failed_close {
         if let Some(text) = req.reply_text() {
             t.notes.push(text.to_owned());
         }
@@ -83,7 +87,7 @@ pub fn build(cx: &Cx<'_>, cfg: &Config, dir: Direction, req: Msg, end: End<'_>) 
         End::Async => {}
         End::Unanswered => {
             t.unmatched = crate::proto::txn::Unmatched::Request;
-            let note = if matches!(req.def.role, super::methods::Role::Close) {
+            let note = if req.def.role == Role::Close {
                 NOTE_NO_CLOSE_OK
             } else {
                 NOTE_NO_RESPONSE

@@ -1,6 +1,8 @@
 //! Unit tests: hand-built AMQP streams fed whole, in 1-byte pieces and in random pieces (fixed
 //! seed) through a small model of the pipeline; the results must be identical.
 
+mod methods;
+
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
