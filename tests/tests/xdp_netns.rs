@@ -14,461 +14,52 @@
     reason = "integration test: failures are panics"
 )]
 
-use std::ffi::{c_int, c_void};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sensor::capture::xdp::{
-    has_embedded_object, AttachMode, DataPlane, FlowKey, KernelFlow, XdpOptions, XdpStats,
-};
+use sensor::capture::xdp::{AttachMode, DataPlane, FlowKey, XdpOptions, XdpStats};
 
-const CLI_MAC: &str = "02:00:00:00:00:01";
-const SRV_MAC: &str = "02:00:00:00:00:02";
-const CLI4: &str = "198.18.0.1";
-const SRV4: &str = "198.18.0.2";
-const CLI6: &str = "2001:db8::1";
-const SRV6: &str = "2001:db8::2";
+#[path = "xdp_netns/net.rs"]
+mod net;
+#[path = "xdp_netns/sys.rs"]
+mod sys;
+#[path = "xdp_netns/traffic.rs"]
+mod traffic;
+
+use net::{preconditions, Net};
+use sys::{in_ns, ping};
+use traffic::{datagram_bytes, flow, key, sensor_key, tcp_exchange, udp_exchange, v4};
+
+pub const CLI_MAC: &str = "02:00:00:00:00:01";
+pub const SRV_MAC: &str = "02:00:00:00:00:02";
+pub const CLI4: &str = "198.18.0.1";
+pub const SRV4: &str = "198.18.0.2";
+pub const CLI6: &str = "2001:db8::1";
+pub const SRV6: &str = "2001:db8::2";
 /// Interface names inside the namespaces (each namespace has its own name space for links).
-const CLI_IF: &str = "veth0";
-const SRV_IF: &str = "veth1";
+pub const CLI_IF: &str = "veth0";
+pub const SRV_IF: &str = "veth1";
 /// A TCP port in the filter (HTTP-like).
-const TCP_MATCHED: u16 = 8080;
+pub const TCP_MATCHED: u16 = 8080;
 /// A UDP port in the filter (DNS-like).
-const UDP_MATCHED: u16 = 5353;
+pub const UDP_MATCHED: u16 = 5353;
 /// UDP ports no protocol claims: counted, never redirected.
-const UDP_UNCLAIMED: u16 = 9999;
-const UDP_FRAG_PORT: u16 = 9998;
+pub const UDP_UNCLAIMED: u16 = 9999;
+pub const UDP_FRAG_PORT: u16 = 9998;
 /// Ethernet + IPv4 + UDP header bytes of a frame.
-const V4_UDP_HDRS: u64 = 14 + 20 + 8;
-const V6_UDP_HDRS: u64 = 14 + 40 + 8;
+pub const V4_UDP_HDRS: u64 = 14 + 20 + 8;
+pub const V6_UDP_HDRS: u64 = 14 + 40 + 8;
 /// ICMP echo payload (the size `ping` sends).
-const ECHO_PAYLOAD: usize = 56;
+pub const ECHO_PAYLOAD: usize = 56;
 /// Bounded traffic: datagrams per UDP test.
-const DATAGRAMS: usize = 20;
-const ECHOES: usize = 5;
+pub const DATAGRAMS: usize = 20;
+pub const ECHOES: usize = 5;
 /// How long receivers wait for a datagram that should arrive.
-const RECV_TIMEOUT: Duration = Duration::from_secs(2);
+pub const RECV_TIMEOUT: Duration = Duration::from_secs(2);
 /// Time for the last frames to cross the veth before the maps are read.
-const SETTLE: Duration = Duration::from_millis(300);
-
-// ---------------------------------------------------------------------------------------------
-// System calls std does not offer (setns for per-thread namespaces, raw ICMP sockets).
-
-const CLONE_NEWNET: c_int = 0x4000_0000;
-const AF_INET: c_int = 2;
-const AF_INET6: c_int = 10;
-const SOCK_RAW: c_int = 3;
-const IPPROTO_ICMP: c_int = 1;
-const IPPROTO_ICMPV6: c_int = 58;
-
-extern "C" {
-    fn setns(fd: c_int, nstype: c_int) -> c_int;
-    fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
-    fn sendto(
-        fd: c_int,
-        buf: *const c_void,
-        len: usize,
-        flags: c_int,
-        addr: *const c_void,
-        addrlen: u32,
-    ) -> isize;
-}
-
-/// Run `f` on a thread that lives in network namespace `ns` (sockets it opens stay there).
-fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/var/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        // SAFETY: a valid namespace fd; setns only changes this thread's network namespace.
-        let rc = unsafe { setns(file.as_raw_fd(), CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        f()
-    })
-    .join()
-    .expect("thread in namespace panicked")
-}
-
-fn raw_socket(domain: c_int, proto: c_int) -> OwnedFd {
-    // SAFETY: plain socket(2) call; the fd is owned right away.
-    let fd = unsafe { socket(domain, SOCK_RAW, proto) };
-    assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
-    // SAFETY: a fresh fd nothing else owns.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
-fn send_raw(fd: &OwnedFd, buf: &[u8], addr: &[u8]) {
-    // SAFETY: buf and addr are valid for their lengths during the call.
-    let n = unsafe {
-        sendto(
-            fd.as_raw_fd(),
-            buf.as_ptr().cast(),
-            buf.len(),
-            0,
-            addr.as_ptr().cast(),
-            addr.len() as u32,
-        )
-    };
-    assert_eq!(
-        n,
-        buf.len() as isize,
-        "sendto: {}",
-        std::io::Error::last_os_error()
-    );
-}
-
-fn checksum(b: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for c in b.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-fn echo_request(v6: bool, id: u16, seq: u16) -> Vec<u8> {
-    let mut m = vec![if v6 { 128 } else { 8 }, 0, 0, 0];
-    m.extend_from_slice(&id.to_be_bytes());
-    m.extend_from_slice(&seq.to_be_bytes());
-    m.extend((0..ECHO_PAYLOAD).map(|i| i as u8));
-    if !v6 {
-        // The kernel fills the ICMPv6 checksum of raw sockets itself.
-        let c = checksum(&m);
-        m[2..4].copy_from_slice(&c.to_be_bytes());
-    }
-    m
-}
-
-/// Send `ECHOES` echo requests to the server from the client namespace.
-fn ping(ns: &str, v6: bool) {
-    in_ns(ns, move || {
-        let (fd, addr) = if v6 {
-            let mut a = vec![0u8; 28]; // sockaddr_in6
-            a[..2].copy_from_slice(&(AF_INET6 as u16).to_ne_bytes());
-            a[8..24].copy_from_slice(&SRV6.parse::<std::net::Ipv6Addr>().unwrap().octets());
-            (raw_socket(AF_INET6, IPPROTO_ICMPV6), a)
-        } else {
-            let mut a = vec![0u8; 16]; // sockaddr_in
-            a[..2].copy_from_slice(&(AF_INET as u16).to_ne_bytes());
-            a[4..8].copy_from_slice(&SRV4.parse::<std::net::Ipv4Addr>().unwrap().octets());
-            (raw_socket(AF_INET, IPPROTO_ICMP), a)
-        };
-        for seq in 0..ECHOES as u16 {
-            send_raw(&fd, &echo_request(v6, 0x5e5e, seq), &addr);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Namespaces.
-
-fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip").args(args).output().expect("running ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn ns_exec(ns: &str, args: &[&str]) {
-    let mut a = vec!["netns", "exec", ns];
-    a.extend_from_slice(args);
-    ip(&a);
-}
-
-/// Two namespaces joined by a veth pair; deleted (with the veths and any XDP/TCX links on
-/// them) in `Drop`, which runs on failure too.
-struct Net {
-    cli: String,
-    srv: String,
-}
-
-impl Net {
-    /// `v6`: keep IPv6 on (static neighbours, no DAD); otherwise IPv6 is disabled so that the
-    /// only frames on the link are the test's (interface counters then equal the flow).
-    fn new(tag: &str, v6: bool) -> Net {
-        let pid = std::process::id();
-        let net = Net {
-            cli: format!("sxc{pid}{tag}"),
-            srv: format!("sxs{pid}{tag}"),
-        };
-        for ns in [&net.cli, &net.srv] {
-            // Tolerate a leftover from a killed run with the same pid.
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-            ip(&["netns", "add", ns]);
-            let v = if v6 { "0" } else { "1" };
-            for k in ["all", "default"] {
-                ns_exec(
-                    ns,
-                    &[
-                        "sysctl",
-                        "-qw",
-                        &format!("net.ipv6.conf.{k}.disable_ipv6={v}"),
-                    ],
-                );
-            }
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-        }
-        ip(&[
-            "-n", &net.cli, "link", "add", CLI_IF, "address", CLI_MAC, "type", "veth", "peer",
-            "name", SRV_IF, "address", SRV_MAC, "netns", &net.srv,
-        ]);
-        for (ns, dev, me, peer, peer6, me6, mac) in [
-            (&net.cli, CLI_IF, CLI4, SRV4, SRV6, CLI6, SRV_MAC),
-            (&net.srv, SRV_IF, SRV4, CLI4, CLI6, SRV6, CLI_MAC),
-        ] {
-            ip(&["-n", ns, "addr", "add", &format!("{me}/24"), "dev", dev]);
-            ip(&[
-                "-n",
-                ns,
-                "neigh",
-                "add",
-                peer,
-                "lladdr",
-                mac,
-                "dev",
-                dev,
-                "nud",
-                "permanent",
-            ]);
-            if v6 {
-                ip(&[
-                    "-n",
-                    ns,
-                    "addr",
-                    "add",
-                    &format!("{me6}/64"),
-                    "dev",
-                    dev,
-                    "nodad",
-                ]);
-                ip(&[
-                    "-n",
-                    ns,
-                    "neigh",
-                    "add",
-                    peer6,
-                    "lladdr",
-                    mac,
-                    "dev",
-                    dev,
-                    "nud",
-                    "permanent",
-                ]);
-            }
-            // One frame per segment, so counts are wire packets in every mode.
-            ns_exec(
-                ns,
-                &[
-                    "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off",
-                ],
-            );
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-        }
-        net
-    }
-
-    /// `ip -d link show` of the server veth.
-    fn srv_link(&self) -> String {
-        ip(&["-n", &self.srv, "-d", "link", "show", SRV_IF])
-    }
-
-    /// (tx packets, tx bytes, rx packets, rx bytes) of the client veth.
-    fn cli_counters(&self) -> [u64; 4] {
-        let j = ip(&["-n", &self.cli, "-j", "-s", "link", "show", CLI_IF]);
-        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
-        let s = &v[0]["stats64"];
-        let g = |d: &str, f: &str| s[d][f].as_u64().unwrap();
-        [
-            g("tx", "packets"),
-            g("tx", "bytes"),
-            g("rx", "packets"),
-            g("rx", "bytes"),
-        ]
-    }
-
-    fn load(&self, mode: AttachMode, span: bool) -> DataPlane {
-        let opts = XdpOptions {
-            iface: SRV_IF.into(),
-            mode,
-            span,
-            tcp_ports: vec![TCP_MATCHED],
-            udp_ports: vec![UDP_MATCHED],
-            icmp: true,
-        };
-        let dp = in_ns(&self.srv, move || DataPlane::load(&opts))
-            .unwrap_or_else(|e| panic!("loading the data plane: {e:#}"));
-        assert!(
-            self.srv_link().contains("xdp"),
-            "no XDP program on {SRV_IF} after load:\n{}",
-            self.srv_link()
-        );
-        dp
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for ns in [&self.cli, &self.srv] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-    }
-}
-
-/// Fail (not skip) without the object or privileges; skip loudly only without kernel XDP.
-fn preconditions() -> bool {
-    if !std::fs::read_to_string("/proc/kallsyms")
-        .map(|s| s.contains(" xdp_do_redirect") || s.contains(" do_xdp_generic"))
-        .unwrap_or(true)
-    {
-        eprintln!(
-            "\n!!!!!!!! SKIPPING the XDP netns tests: this kernel has no XDP support !!!!!!!!\n"
-        );
-        return false;
-    }
-    assert!(
-        has_embedded_object(),
-        "the sensor was built without the XDP object: run `cargo xtask test` (it builds the \
-         object and sets SENSOR_EBPF_OBJECT), as CI does"
-    );
-    true
-}
-
-// ---------------------------------------------------------------------------------------------
-// Traffic.
-
-fn v4(port: u16) -> SocketAddr {
-    SocketAddr::new(SRV4.parse().unwrap(), port)
-}
-
-fn key(proto: u8, c: SocketAddr, s: SocketAddr) -> FlowKey {
-    // Same canonical order as the kernel and sensor::flow::flow_key.
-    let a16 = |a: SocketAddr| match a.ip() {
-        std::net::IpAddr::V4(v) => v.to_ipv6_mapped().octets(),
-        std::net::IpAddr::V6(v) => v.octets(),
-    };
-    let (k, _) = sensor_key(a16(c), c.port(), a16(s), s.port(), proto, c.is_ipv4());
-    k
-}
-
-fn sensor_key(a: [u8; 16], ap: u16, b: [u8; 16], bp: u16, proto: u8, v4: bool) -> (FlowKey, bool) {
-    let a_lo = (a, ap) <= (b, bp);
-    let ((al, pl), (ah, ph)) = if a_lo {
-        ((a, ap), (b, bp))
-    } else {
-        ((b, bp), (a, ap))
-    };
-    (
-        FlowKey {
-            addr_lo: al,
-            addr_hi: ah,
-            port_lo: pl,
-            port_hi: ph,
-            vlan_outer: 0,
-            vlan_inner: 0,
-            proto,
-            ip_version: if v4 { 4 } else { 6 },
-            _pad: [0; 2],
-        },
-        a_lo,
-    )
-}
-
-/// A TCP exchange (client sends `up` bytes, server answers `down` bytes); returns the client's
-/// local address.
-fn tcp_exchange(net: &Net, port: u16, up: usize, down: usize) -> SocketAddr {
-    let srv = net.srv.clone();
-    let listener = in_ns(&srv, move || TcpListener::bind(v4(port)).unwrap());
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut got = Vec::new();
-        s.read_to_end(&mut got).unwrap();
-        s.write_all(&vec![b'r'; down]).unwrap();
-        got.len()
-    });
-    let local = in_ns(&net.cli, move || {
-        let mut c = TcpStream::connect_timeout(&v4(port), RECV_TIMEOUT).unwrap();
-        c.write_all(&vec![b'q'; up]).unwrap();
-        c.shutdown(Shutdown::Write).unwrap();
-        let mut back = Vec::new();
-        c.set_read_timeout(Some(RECV_TIMEOUT)).unwrap();
-        c.read_to_end(&mut back).unwrap();
-        assert_eq!(back.len(), down);
-        c.local_addr().unwrap()
-    });
-    assert_eq!(server.join().unwrap(), up);
-    local
-}
-
-/// Send `sizes.len()` datagrams from the client to `to`; the server answers each with
-/// `reply` bytes. Returns (client address, datagrams the server received).
-fn udp_exchange(net: &Net, to: SocketAddr, sizes: Vec<usize>, reply: usize) -> (SocketAddr, usize) {
-    let n = sizes.len();
-    let server = in_ns(&net.srv, move || UdpSocket::bind(to).unwrap());
-    server.set_read_timeout(Some(RECV_TIMEOUT)).unwrap();
-    let receiver = std::thread::spawn(move || {
-        let mut buf = vec![0u8; 65536];
-        let mut got = 0;
-        while got < n {
-            match server.recv_from(&mut buf) {
-                Ok((_, from)) => {
-                    got += 1;
-                    if reply > 0 {
-                        server.send_to(&vec![b'a'; reply], from).unwrap();
-                    }
-                }
-                Err(_) => break, // timeout: the caller asserts the count
-            }
-        }
-        got
-    });
-    // Bound to the client's address, so `local_addr` is the flow's address.
-    let me: SocketAddr = if to.is_ipv4() {
-        SocketAddr::new(CLI4.parse().unwrap(), 0)
-    } else {
-        SocketAddr::new(CLI6.parse().unwrap(), 0)
-    };
-    let client = in_ns(&net.cli, move || UdpSocket::bind(me).unwrap());
-    client.set_read_timeout(Some(RECV_TIMEOUT)).unwrap();
-    let mut answers = 0;
-    for len in &sizes {
-        client.send_to(&vec![b'x'; *len], to).unwrap();
-        if reply > 0 {
-            let mut buf = [0u8; 2048];
-            if client.recv_from(&mut buf).is_ok() {
-                answers += 1;
-            }
-        }
-    }
-    let local = client.local_addr().unwrap();
-    let got = receiver.join().unwrap();
-    if reply > 0 {
-        assert_eq!(answers, got, "every received datagram is answered");
-    }
-    (local, got)
-}
-
-fn flow(dp: &DataPlane, k: &FlowKey) -> KernelFlow {
-    std::thread::sleep(SETTLE);
-    dp.flow(k).unwrap().unwrap_or_else(|| {
-        panic!(
-            "no kernel flow for {k:?}; flows: {:#?}",
-            dp.flows().unwrap()
-        )
-    })
-}
-
-fn datagram_bytes(sizes: &[usize], hdrs: u64) -> u64 {
-    sizes.iter().map(|s| *s as u64 + hdrs).sum()
-}
+pub const SETTLE: Duration = Duration::from_millis(300);
 
 // ---------------------------------------------------------------------------------------------
 // Tests.
