@@ -153,14 +153,19 @@ impl Thrift {
         if dir == Direction::ToClient {
             std::mem::swap(&mut t.client, &mut t.server);
         }
-        let func = self.cfg.idl_files.idl.find(&req.name);
+        // TMultiplexedProtocol sends `Service:function`.
+        let (mux_service, function) = match req.name.split_once(':') {
+            Some((s, f)) => (Some(s), f),
+            None => (None, req.name.as_str()),
+        };
+        let func = self.cfg.idl_files.idl.find(function);
         let max = self.cfg.collection_max_size;
         let params = format_struct(&req.fields, func.map(|f| &f.params), max);
         let mut th = Map::new();
         th.insert("params".into(), params.clone().into());
-        if let Some(f) = func {
-            th.insert("service".into(), f.service.clone().into());
-            t.path = Some(f.service.clone());
+        if let Some(service) = func.map(|f| f.service.as_str()).or(mux_service) {
+            th.insert("service".into(), service.into());
+            t.path = Some(service.to_owned());
         }
         t.query = Some(format!("{}{params}", req.name));
         if cx.common.send_request {

@@ -388,6 +388,15 @@ fn idl_names() {
 }
 
 #[test]
+fn multiplexed_name() {
+    let call = [bhead(1, "Calc:add", 0), vec![0]].concat();
+    let reply = [bhead(2, "Calc:add", 0), vec![0]].concat();
+    let t = run(&[d(C, 0, call), d(S, 1, reply)]);
+    assert_eq!(t[0].method.as_deref(), Some("Calc:add"));
+    assert_eq!(th(&t[0], "service"), Some("Calc"));
+}
+
+#[test]
 fn limits_and_obfuscation() {
     let long = "a".repeat(10);
     let list: Vec<u8> = [
@@ -501,6 +510,18 @@ fn forced_transport_and_old_binary() {
     .unwrap();
     assert_eq!(c.transport_type, TransportType::Socket);
     assert!(serde_yaml_ng::from_str::<Config>("idl_files: [/nonexistent.thrift]").is_err());
+    let path =
+        std::env::temp_dir().join(format!("sensor-thrift-idl-{}.thrift", std::process::id()));
+    std::fs::write(&path, "service Calc { i32 add(1: i32 a, 2: i32 b) }").unwrap();
+    let c: Config = serde_yaml_ng::from_str(&format!("idl_files: [{}]", path.display())).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(c.idl_files.idl.find("add").unwrap().params[&2], "b");
+    let t = run_with(
+        &c,
+        &CommonConfig::default(),
+        &[d(C, 0, add_call()), d(S, 1, add_reply())],
+    );
+    assert_eq!(th(&t[0], "params"), Some("(a: 1, b: -2)"));
 }
 
 #[test]
