@@ -224,7 +224,9 @@ mod tests {
         f
     }
 
-    fn collect(bytes: &[u8]) -> (Vec<(LinkType, Ts, Vec<u8>, u32)>, Result<FileStats, (u64, String)>) {
+    type Frames = Vec<(LinkType, Ts, Vec<u8>, u32)>;
+
+    fn collect(bytes: &[u8]) -> (Frames, Result<FileStats, (u64, String)>) {
         let mut out = Vec::new();
         let r = read_from(bytes, &mut |l, ts, d, w| out.push((l, ts, d.to_vec(), w)));
         (out, r)

@@ -469,8 +469,7 @@ mod tests {
 
     #[test]
     fn tags_and_fields() {
-        let mut common = CommonConfig::default();
-        common.tags = vec!["db".into()];
+        let mut common = CommonConfig { tags: vec!["db".into()], ..CommonConfig::default() };
         common.fields.insert("team".into(), "core".into());
         let mut enc = Encoder::default();
         enc.global.tags = vec!["sensor-a".into(), "db".into()];

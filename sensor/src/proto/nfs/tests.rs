@@ -185,10 +185,13 @@ fn name(n: &[u8]) -> Vec<u8> {
     b
 }
 
+/// A COMPOUND's ops (opcode, arguments) and the expected main op.
+type MainOpCase = (Vec<(u32, Vec<u8>)>, &'static str);
+
 #[test]
 fn v4_main_op() {
     let seq = [vec![7; 16], vec![0; 16]].concat();
-    let cases: Vec<(Vec<(u32, Vec<u8>)>, &str)> = vec![
+    let cases: Vec<MainOpCase> = vec![
         (
             vec![
                 (24, vec![]),
