@@ -10,23 +10,6 @@ use super::{CommonConfig, Config, InterfacesConfig, OutputConfig};
 use crate::flow::FlowsConfig;
 use crate::proto::{ProtoId, Transport};
 
-/// Protocols Packetbeat has that this build does not dissect yet: accepted (with a warning) so an
-/// existing packetbeat.yml works unchanged, their ports stay free.
-pub const NOT_YET_DISSECTED: &[&str] = &[
-    "amqp",
-    "cassandra",
-    "dhcpv4",
-    "memcache",
-    "mongodb",
-    "mysql",
-    "nfs",
-    "pgsql",
-    "redis",
-    "sip",
-    "thrift",
-    "tls",
-];
-
 /// Keys of a protocol entry that belong to [`CommonConfig`] (the rest is protocol-specific).
 const COMMON_KEYS: &[&str] = &[
     "enabled",
@@ -258,15 +241,8 @@ impl Config {
         for (name, mut m) in entries {
             let path = format!("packetbeat.protocols[type={name}]");
             let Some(id) = ProtoId::from_name(&name) else {
-                if NOT_YET_DISSECTED.contains(&name.as_str()) {
-                    eprintln!("sensor: warning: protocol {name} is not dissected by this build yet; its entry is ignored");
-                    continue;
-                }
                 let known: Vec<&str> = ProtoId::ALL.iter().map(|p| p.name()).collect();
-                bail!(
-                    "{path}: unknown protocol {name:?} (known: {})",
-                    known.join(", ")
-                );
+                bail!("{path}: unknown protocol {name:?} (known: {})", known.join(", "));
             };
             if let Some(p) = get(&mut m, "processors") {
                 if !matches!(&p, Value::Sequence(s) if s.is_empty()) {

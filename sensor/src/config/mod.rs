@@ -61,7 +61,7 @@ impl Default for CommonConfig {
 
 mod load;
 
-pub use load::{expand_dotted, NOT_YET_DISSECTED};
+pub use load::expand_dotted;
 
 use crate::ecs::GlobalFields;
 use crate::flow::FlowsConfig;
