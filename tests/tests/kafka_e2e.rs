@@ -61,7 +61,11 @@ fn corpus_to_kafka_matches_stdout_exactly_once() {
         summary: true,
     };
     let t = Instant::now();
-    replay(&files, &common).unwrap();
+    // Some public captures have link types the sensor does not read: replay reports the first
+    // such file after emitting everything else (the same happens with stdout).
+    if let Err(e) = replay(&files, &common) {
+        assert!(e.to_string().contains("link type"), "{e:#}");
+    }
     eprintln!("replayed {} events to kafka in {:?}", expected.len(), t.elapsed());
     assert!(!dir.join("spool").exists(), "nothing should have been spooled");
 
