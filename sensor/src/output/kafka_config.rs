@@ -659,6 +659,22 @@ impl Raw {
             ssl.key_passphrase_file,
             "ssl.key_passphrase",
         )?;
+        // Checked even when TLS is off, so a typo is reported.
+        let verify: [(&str, &str); 2] = match ssl.verification_mode.as_deref().unwrap_or("full") {
+            "full" | "strict" => [
+                ("enable.ssl.certificate.verification", "true"),
+                ("ssl.endpoint.identification.algorithm", "https"),
+            ],
+            "certificate" => [
+                ("enable.ssl.certificate.verification", "true"),
+                ("ssl.endpoint.identification.algorithm", "none"),
+            ],
+            "none" => [
+                ("enable.ssl.certificate.verification", "false"),
+                ("ssl.endpoint.identification.algorithm", "none"),
+            ],
+            other => bail!("output.kafka.ssl.verification_mode: {other:?} is not one of full, strict, certificate, none"),
+        };
         if ssl_on {
             for ca in &ssl.certificate_authorities {
                 if ca.contains("-----BEGIN") {
@@ -684,20 +700,8 @@ impl Raw {
                     put(&mut props, "ssl.key.location", k.clone());
                 }
             }
-            match ssl.verification_mode.as_deref().unwrap_or("full") {
-                "full" | "strict" => {
-                    put(&mut props, "enable.ssl.certificate.verification", "true");
-                    put(&mut props, "ssl.endpoint.identification.algorithm", "https");
-                }
-                "certificate" => {
-                    put(&mut props, "enable.ssl.certificate.verification", "true");
-                    put(&mut props, "ssl.endpoint.identification.algorithm", "none");
-                }
-                "none" => {
-                    put(&mut props, "enable.ssl.certificate.verification", "false");
-                    put(&mut props, "ssl.endpoint.identification.algorithm", "none");
-                }
-                other => bail!("output.kafka.ssl.verification_mode: {other:?} is not one of full, strict, certificate, none"),
+            for (k, v) in verify {
+                put(&mut props, k, v);
             }
             if !ssl.cipher_suites.is_empty() {
                 put(&mut props, "ssl.cipher.suites", ssl.cipher_suites.join(":"));
