@@ -112,7 +112,8 @@ impl Shared {
     }
 }
 
-/// Errors for which sending again cannot help: counted as failed and dropped.
+/// Errors for which sending again cannot help: counted as failed and dropped. (An unknown topic
+/// is not one of them: it may be created later; those events are kept in the spool.)
 fn permanent(code: RDKafkaErrorCode) -> bool {
     use RDKafkaErrorCode as C;
     matches!(
@@ -125,9 +126,6 @@ fn permanent(code: RDKafkaErrorCode) -> bool {
             | C::ClusterAuthorizationFailed
             | C::InvalidTopic
             | C::InvalidRequiredAcks
-            | C::UnknownTopic
-            | C::UnknownTopicOrPartition
-            | C::UnknownPartition
             | C::BadMessage
     )
 }
@@ -225,6 +223,20 @@ impl ProducerContext for Ctx {
                 // broker and becomes a possible duplicate when sent again.
                 if code != Some(RDKafkaErrorCode::PurgeQueue) {
                     s.resent.fetch_add(1, Ordering::Relaxed);
+                }
+                match code {
+                    Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight) => {}
+                    Some(RDKafkaErrorCode::UnknownTopic | RDKafkaErrorCode::UnknownTopicOrPartition) => s.log(
+                        &format!("unknown-topic-{}", m.topic()),
+                        &format!(
+                            "topic {:?} does not exist and the cluster did not create it: create it (or fix output.kafka.topic); its events are kept in the spool and retried",
+                            m.topic()
+                        ),
+                    ),
+                    _ => s.log(
+                        &format!("dr-{code:?}"),
+                        &format!("event to topic {:?} failed ({e}); kept and retried", m.topic()),
+                    ),
                 }
                 if let Ok(mut b) = s.back.lock() {
                     b.push(OwnedRec {
@@ -561,10 +573,15 @@ impl KafkaSink {
         let key = std::mem::take(&mut self.scratch.key);
         let key_b = has_key.then_some(key.as_bytes());
         self.since_drain += 1;
-        if self.spooling
-            && (self.since_drain >= DRAIN_EVERY || self.last_drain.elapsed() >= DRAIN_INTERVAL)
-        {
-            self.drain();
+        if self.since_drain >= DRAIN_EVERY || self.last_drain.elapsed() >= DRAIN_INTERVAL {
+            if self.spooling {
+                self.drain();
+            } else {
+                // Events librdkafka gave back (retriable failures) go to the spool.
+                self.last_drain = Instant::now();
+                self.since_drain = 0;
+                self.take_back();
+            }
         }
         if self.spooling {
             self.spool_one(&topic, key_b, line);
