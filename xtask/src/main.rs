@@ -43,6 +43,15 @@ enum Cmd {
     },
     /// Regenerate the golden files of the integration tests.
     Bless,
+    /// Run the libFuzzer targets of sensor/fuzz (cargo-fuzz, nightly): one target, or all in turn.
+    Fuzz {
+        /// Target (e.g. `dns`, `decode`, `pcap`); all targets when omitted.
+        #[arg(long)]
+        target: Option<String>,
+        /// Seconds per target (`-max_total_time`).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
 }
 
 fn root() -> PathBuf {
@@ -122,5 +131,42 @@ fn main() -> Result<()> {
                 "golden",
             ])
             .env("SENSOR_BLESS", "1")),
+        Cmd::Fuzz { target, seconds } => {
+            // No sanitizer: the targets look for panics, and the sensor's bundled C libraries
+            // (librdkafka, zstd) do not build with ASan (see sensor/fuzz/smoke.sh).
+            let fuzz = |args: &[&str]| {
+                let mut c = Command::new("cargo");
+                c.current_dir(root())
+                    .env_remove("RUSTUP_TOOLCHAIN")
+                    .env_remove("RUSTC")
+                    .env_remove("RUSTC_WORKSPACE_WRAPPER")
+                    .args(["+nightly", "fuzz"])
+                    .args(args)
+                    .args(["--fuzz-dir", "sensor/fuzz"]);
+                c
+            };
+            let targets = match target {
+                Some(t) => vec![t],
+                None => {
+                    let out = fuzz(&["list"]).output().context("cargo fuzz list")?;
+                    if !out.status.success() {
+                        bail!(
+                            "cargo +nightly fuzz list failed (cargo install cargo-fuzz --locked)"
+                        );
+                    }
+                    String::from_utf8_lossy(&out.stdout)
+                        .lines()
+                        .map(str::to_owned)
+                        .collect()
+                }
+            };
+            for t in targets {
+                run(fuzz(&["run", "-s", "none"])
+                    .arg(&t)
+                    .arg("--")
+                    .arg(format!("-max_total_time={seconds}")))?;
+            }
+            Ok(())
+        }
     }
 }

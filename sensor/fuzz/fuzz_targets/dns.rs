@@ -1,0 +1,13 @@
+//! Fuzz the dns dissector, one-shot and chunked (input format: `sensor_fuzz` docs).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sensor::proto::ProtoId;
+use sensor_fuzz::Target;
+
+/// Alternative protocol-specific config (flag bit 7).
+const ALT: Option<&str> = Some("{include_authorities: true, include_additionals: true}");
+
+static TARGET: Target = Target::new(ProtoId::Dns, ALT);
+
+fuzz_target!(|data: &[u8]| TARGET.run(data));

@@ -1,0 +1,13 @@
+//! Fuzz the pgsql dissector, one-shot and chunked (input format: `sensor_fuzz` docs).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sensor::proto::ProtoId;
+use sensor_fuzz::Target;
+
+/// Alternative protocol-specific config (flag bit 7).
+const ALT: Option<&str> = Some("{max_rows: 2, max_row_length: 8}");
+
+static TARGET: Target = Target::new(ProtoId::Pgsql, ALT);
+
+fuzz_target!(|data: &[u8]| TARGET.run(data));
