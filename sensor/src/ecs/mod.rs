@@ -170,6 +170,17 @@ impl Encoder {
 
     /// The JSON object of a transaction or message event.
     pub fn txn_value(&self, t: &Txn, common: &CommonConfig) -> Map<String, Value> {
+        self.build_txn(t, t.fields.clone(), common)
+    }
+
+    /// Encode a finished transaction, taking its protocol fields without copying them.
+    pub fn txn_owned(&mut self, mut t: Txn, common: &CommonConfig) -> &[u8] {
+        let fields = std::mem::take(&mut t.fields);
+        let ev = self.build_txn(&t, fields, common);
+        self.finish(&ev)
+    }
+
+    fn build_txn(&self, t: &Txn, fields: Map<String, Value>, common: &CommonConfig) -> Map<String, Value> {
         let with_port = matches!(t.l4, L4::Tcp | L4::Udp);
         let ts = t.timestamp().unwrap_or_default();
         let mut ev = Map::new();
@@ -288,7 +299,7 @@ impl Encoder {
         }
         ev.insert("related".into(), json!({ "ip": ips }));
         ev.insert("ecs".into(), json!({ "version": ECS_VERSION }));
-        merge(&mut ev, t.fields.clone());
+        merge(&mut ev, fields);
         add_tags_fields(
             &mut ev,
             &common.tags,

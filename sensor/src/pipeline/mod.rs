@@ -303,7 +303,7 @@ impl Core {
         }
         let common = self.cfg.protocols.get(id);
         for t in self.txns.drain(..) {
-            let line = self.enc.txn(&t, common);
+            let line = self.enc.txn_owned(t, common);
             self.out.write(line);
         }
     }
