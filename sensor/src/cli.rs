@@ -100,9 +100,15 @@ pub fn replay(files: &[PathBuf], common: &Common) -> Result<()> {
     let mut pipeline = Pipeline::new(cfg, out);
     let mut file_stats = pcap::FileStats::default();
     let mut first_error = None;
+    // SIGINT/SIGTERM end the replay early but cleanly: what was read is flushed (pending
+    // transactions, final flows, the output drained or spooled).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    crate::live::stop_on_signals(stop.clone())?;
     for f in files {
         let r = pcap::read_file(f, &mut |link, ts, data, wire_len| {
-            pipeline.frame(link, ts, data, wire_len);
+            if !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                pipeline.frame(link, ts, data, wire_len);
+            }
         });
         match r {
             Ok(s) => {
@@ -114,9 +120,12 @@ pub fn replay(files: &[PathBuf], common: &Common) -> Result<()> {
                 first_error.get_or_insert(e);
             }
         }
-        if pipeline.output().broken() {
+        if pipeline.output().broken() || stop.load(std::sync::atomic::Ordering::Relaxed) {
             break;
         }
+    }
+    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("sensor: stopped by a signal; flushing what was read");
     }
     let mut summary = pipeline.finish();
     summary.files = file_stats;
