@@ -79,19 +79,25 @@ pub fn kernel_to_flow(key: &sensor_common::FlowKey, kf: &KernelFlow, clock: &Boo
     f
 }
 
-/// Set `stop` on SIGINT or SIGTERM (handlers installed before this returns).
+/// Set `stop` on SIGINT or SIGTERM; SIGHUP is logged and ignored (handlers installed before this
+/// returns).
 pub fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (mut term, mut int) = {
+    let (mut term, mut int, mut hup) = {
         let _guard = rt.enter();
-        (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?)
+        (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?, signal(SignalKind::hangup())?)
     };
     std::thread::Builder::new().name("signals".into()).spawn(move || {
         rt.block_on(async {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+            loop {
+                tokio::select! {
+                    _ = term.recv() => break,
+                    _ = int.recv() => break,
+                    // Reloading the configuration is not supported yet: SIGHUP must not end the
+                    // sensor (systemd's ExecReload sends it).
+                    _ = hup.recv() => eprintln!("sensor: SIGHUP: configuration reload is not supported yet; ignored"),
+                }
             }
         });
         stop.store(true, Ordering::SeqCst);
@@ -140,6 +146,17 @@ pub fn run(cfg: Config, opts: LiveOptions, mut out: Output) -> Result<()> {
         None => DataPlane::queue_count(&opts.iface)?,
     }
     .max(1);
+    let umem_bytes = u64::from(queues) * u64::from(opts.xsk.frames) * u64::from(opts.xsk.frame_size);
+    if let Some(limit) = crate::capture::afxdp::raise_memlock(umem_bytes) {
+        if limit < umem_bytes {
+            eprintln!(
+                "sensor: warning: RLIMIT_MEMLOCK is {} KiB but the AF_XDP rings need {} KiB; without \
+                 CAP_IPC_LOCK socket creation will fail (raise LimitMEMLOCK or lower --xsk-frames)",
+                limit >> 10,
+                umem_bytes >> 10
+            );
+        }
+    }
     let mut socks = Vec::new();
     for q in 0..queues {
         let s = XskQueue::open(&opts.iface, q, &opts.xsk)?;

@@ -67,6 +67,31 @@ impl XskStats {
     }
 }
 
+/// Make sure `bytes` of memory can be pinned (AF_XDP UMEMs are charged to RLIMIT_MEMLOCK unless
+/// the process has CAP_IPC_LOCK): raise the soft limit to the hard limit, or to unlimited when
+/// allowed. Returns the limit in force (`None` = unlimited).
+pub fn raise_memlock(bytes: u64) -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit into the valid, exclusively borrowed `lim`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0 {
+        return None;
+    }
+    if lim.rlim_cur == libc::RLIM_INFINITY || lim.rlim_cur >= bytes {
+        return (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur);
+    }
+    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: setrlimit reads one valid rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } == 0 {
+        return None;
+    }
+    let to_hard = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+    // SAFETY: setrlimit reads one valid rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &to_hard) } == 0 {
+        return (lim.rlim_max != libc::RLIM_INFINITY).then_some(lim.rlim_max);
+    }
+    Some(lim.rlim_cur)
+}
+
 /// One bound AF_XDP socket with its UMEM.
 pub struct XskQueue {
     /// RX queue index it is bound to.
@@ -96,8 +121,15 @@ impl XskQueue {
             .comp_queue_size(QueueSize::new(64).map_err(|e| anyhow!("completion ring: {e}"))?)
             .build()
             .map_err(|e| anyhow!("UMEM config: {e}"))?;
-        let (umem, descs) = Umem::new(umem_cfg, nz(opts.frames, "frames")?, false)
-            .map_err(|e| anyhow!("creating the UMEM ({} frames): {e}", opts.frames))?;
+        let (umem, descs) = Umem::new(umem_cfg, nz(opts.frames, "frames")?, false).map_err(|e| {
+            anyhow!(
+                "creating the UMEM ({} frames, {} MiB): {e}. AF_XDP pins this memory: raise \
+                 RLIMIT_MEMLOCK (systemd LimitMEMLOCK=infinity, `ulimit -l`), grant CAP_IPC_LOCK, \
+                 or lower --xsk-frames",
+                opts.frames,
+                u64::from(opts.frames) * u64::from(opts.frame_size) >> 20
+            )
+        })?;
         let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
         bind |= if opts.zero_copy { BindFlags::XDP_ZEROCOPY } else { BindFlags::XDP_COPY };
         let sock_cfg = SocketConfig::builder()
