@@ -127,7 +127,7 @@ impl XskQueue {
                  RLIMIT_MEMLOCK (systemd LimitMEMLOCK=infinity, `ulimit -l`), grant CAP_IPC_LOCK, \
                  or lower --xsk-frames",
                 opts.frames,
-                u64::from(opts.frames) * u64::from(opts.frame_size) >> 20
+                (u64::from(opts.frames) * u64::from(opts.frame_size)) >> 20
             )
         })?;
         let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
