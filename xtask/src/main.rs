@@ -116,7 +116,7 @@ fn main() -> Result<()> {
             build_ebpf()?;
             run(Command::new("cargo")
                 .current_dir(root())
-                .args(["test", "--release"])
+                .args(["test", "--profile", "ci"])
                 .args(args)
                 .env("SENSOR_EBPF_OBJECT", ebpf_object()))
         }
@@ -124,7 +124,8 @@ fn main() -> Result<()> {
             .current_dir(root())
             .args([
                 "test",
-                "--release",
+                "--profile",
+                "ci",
                 "--package",
                 "sensor-tests",
                 "--test",
