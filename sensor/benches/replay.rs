@@ -32,16 +32,27 @@ fn input() -> Vec<PathBuf> {
     if big.exists() {
         return vec![big];
     }
-    vec![root.join("tests/data/http_keepalive.pcap"), root.join("tests/data/dns_record_types.pcap")]
+    vec![
+        root.join("tests/data/http_keepalive.pcap"),
+        root.join("tests/data/dns_record_types.pcap"),
+    ]
 }
 
 fn load() -> Vec<Frame> {
-    let max: usize = std::env::var("SENSOR_BENCH_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(300_000);
+    let max: usize = std::env::var("SENSOR_BENCH_FRAMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300_000);
     let mut frames = Vec::new();
     for p in input() {
         let _ = pcap::read_file(&p, &mut |link, ts, data, wire| {
             if frames.len() < max {
-                frames.push(Frame { link, ts, data: data.to_vec(), wire });
+                frames.push(Frame {
+                    link,
+                    ts,
+                    data: data.to_vec(),
+                    wire,
+                });
             }
         });
     }
@@ -55,7 +66,10 @@ fn replay(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("pipeline_all_parsers", |b| {
         b.iter(|| {
-            let mut p = Pipeline::new(Config::default(), Output::from_writer(Box::new(std::io::sink())));
+            let mut p = Pipeline::new(
+                Config::default(),
+                Output::from_writer(Box::new(std::io::sink())),
+            );
             for f in &frames {
                 p.frame(f.link, f.ts, &f.data, f.wire);
             }

@@ -147,7 +147,15 @@ pub fn replay(files: &[PathBuf], common: &Common) -> Result<()> {
 pub fn main_with(cli: Cli) -> Result<()> {
     match cli.cmd {
         Command::Replay { files, common } => replay(&files, &common),
-        Command::Run { interface, xdp_mode, span, queues, xsk_frames, xsk_ring, common } => {
+        Command::Run {
+            interface,
+            xdp_mode,
+            span,
+            queues,
+            xsk_frames,
+            xsk_ring,
+            common,
+        } => {
             let cfg = load_config(&common)?;
             let Some(iface) = interface.or(cfg.interfaces.device.clone()) else {
                 bail!("no interface: give --interface IF or packetbeat.interfaces.device");
@@ -164,7 +172,14 @@ pub fn main_with(cli: Cli) -> Result<()> {
                 rx_ring: xsk_ring,
                 ..Default::default()
             };
-            let opts = crate::live::LiveOptions { iface, mode, span, queues, xsk, summary: common.summary };
+            let opts = crate::live::LiveOptions {
+                iface,
+                mode,
+                span,
+                queues,
+                xsk,
+                summary: common.summary,
+            };
             let out = open_output(&common, &cfg)?;
             crate::live::run(cfg, opts, out)
         }

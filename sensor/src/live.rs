@@ -71,11 +71,24 @@ pub fn filter_ports(cfg: &Config) -> (Vec<u16>, Vec<u16>, bool) {
 pub fn kernel_to_flow(key: &sensor_common::FlowKey, kf: &KernelFlow, clock: &BootClock) -> Flow {
     let (src, dst) = kf.endpoints(key);
     let vlans = Vlans::from_ids(key.vlan_outer, key.vlan_inner);
-    let mut f = Flow::new(0, *key, src, dst, vlans, Ts(clock.unix_ns(kf.first_seen_ns)));
+    let mut f = Flow::new(
+        0,
+        *key,
+        src,
+        dst,
+        vlans,
+        Ts(clock.unix_ns(kf.first_seen_ns)),
+    );
     f.last_ts = Ts(clock.unix_ns(kf.last_seen_ns));
     let (a, b) = (kf.from_initiator(), kf.from_responder());
-    f.src = DirCounters { packets: a.packets, bytes: a.bytes };
-    f.dst = DirCounters { packets: b.packets, bytes: b.bytes };
+    f.src = DirCounters {
+        packets: a.packets,
+        bytes: a.bytes,
+    };
+    f.dst = DirCounters {
+        packets: b.packets,
+        bytes: b.bytes,
+    };
     f
 }
 
@@ -83,10 +96,16 @@ pub fn kernel_to_flow(key: &sensor_common::FlowKey, kf: &KernelFlow, clock: &Boo
 /// returns).
 pub fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let (mut term, mut int, mut hup) = {
         let _guard = rt.enter();
-        (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?, signal(SignalKind::hangup())?)
+        (
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::hangup())?,
+        )
     };
     std::thread::Builder::new().name("signals".into()).spawn(move || {
         rt.block_on(async {
@@ -107,7 +126,11 @@ pub fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<()> {
 
 fn snapshot(dp: &DataPlane) -> Result<Vec<(sensor_common::FlowKey, Flow)>> {
     let clock = BootClock::now();
-    Ok(dp.flows()?.iter().map(|(k, f)| (*k, kernel_to_flow(k, f, &clock))).collect())
+    Ok(dp
+        .flows()?
+        .iter()
+        .map(|(k, f)| (*k, kernel_to_flow(k, f, &clock)))
+        .collect())
 }
 
 fn report_flows(
@@ -139,14 +162,22 @@ pub fn run(cfg: Config, opts: LiveOptions, mut out: Output) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signals(stop.clone()).context("installing signal handlers")?;
     let (tcp_ports, udp_ports, icmp) = filter_ports(&cfg);
-    let xo = XdpOptions { iface: opts.iface.clone(), mode: opts.mode, span: opts.span, tcp_ports, udp_ports, icmp };
+    let xo = XdpOptions {
+        iface: opts.iface.clone(),
+        mode: opts.mode,
+        span: opts.span,
+        tcp_ports,
+        udp_ports,
+        icmp,
+    };
     let mut dp = DataPlane::load(&xo)?;
     let queues = match opts.queues {
         Some(q) => q,
         None => DataPlane::queue_count(&opts.iface)?,
     }
     .max(1);
-    let umem_bytes = u64::from(queues) * u64::from(opts.xsk.frames) * u64::from(opts.xsk.frame_size);
+    let umem_bytes =
+        u64::from(queues) * u64::from(opts.xsk.frames) * u64::from(opts.xsk.frame_size);
     if let Some(limit) = crate::capture::afxdp::raise_memlock(umem_bytes) {
         if limit < umem_bytes {
             eprintln!(
@@ -164,27 +195,37 @@ pub fn run(cfg: Config, opts: LiveOptions, mut out: Output) -> Result<()> {
         socks.push(s);
     }
     let (tx, rx) = worker::output_channel();
-    let out_thread = std::thread::Builder::new().name("output".into()).spawn(move || {
-        worker::drain_batches(rx, &mut out);
-        out
-    })?;
+    let out_thread = std::thread::Builder::new()
+        .name("output".into())
+        .spawn(move || {
+            worker::drain_batches(rx, &mut out);
+            out
+        })?;
     let ncpu = worker::cpu_count();
     let mut workers = Vec::new();
     for (i, s) in socks.into_iter().enumerate() {
         let p = worker::worker_pipeline(&cfg, tx.clone());
         let stop = stop.clone();
-        workers.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
-            if let Err(e) = worker::pin_to_core(i % ncpu) {
-                eprintln!("sensor: worker {i}: cannot pin to core {}: {e}", i % ncpu);
-            }
-            worker::run_worker(s, p, stop)
-        })?);
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || {
+                    if let Err(e) = worker::pin_to_core(i % ncpu) {
+                        eprintln!("sensor: worker {i}: cannot pin to core {}: {e}", i % ncpu);
+                    }
+                    worker::run_worker(s, p, stop)
+                })?,
+        );
     }
     eprintln!(
         "sensor: capturing on {}: {queues} queue(s), XDP {:?} mode, {} mode",
         opts.iface,
         dp.attach_mode(),
-        if opts.span { "span (unmatched dropped)" } else { "host (unmatched passed)" }
+        if opts.span {
+            "span (unmatched dropped)"
+        } else {
+            "host (unmatched passed)"
+        }
     );
     let mut kf = KernelFlows::new();
     let mut enc = Encoder::new(cfg.global.clone());
@@ -232,7 +273,9 @@ pub fn run(cfg: Config, opts: LiveOptions, mut out: Output) -> Result<()> {
     dp.detach().context("detaching the XDP program")?;
     drop(w);
     drop(tx);
-    let mut out = out_thread.join().map_err(|_| anyhow!("the output thread panicked"))?;
+    let mut out = out_thread
+        .join()
+        .map_err(|_| anyhow!("the output thread panicked"))?;
     let _ = out.flush();
     if opts.summary {
         let mut xsk = XskStats::default();
@@ -254,7 +297,10 @@ pub fn run(cfg: Config, opts: LiveOptions, mut out: Output) -> Result<()> {
         for r in &reports {
             eprint!("{}", r.summary.render());
         }
-        eprintln!("sensor: output events={} failed={}", out.stats.events, out.stats.failed);
+        eprintln!(
+            "sensor: output events={} failed={}",
+            out.stats.events, out.stats.failed
+        );
     }
     if reports.is_empty() {
         bail!("no worker finished cleanly");

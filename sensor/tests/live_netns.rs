@@ -4,7 +4,13 @@
 //! interface — a span port. The sensor runs in native and in SKB mode. A tcpdump of the mirror is
 //! the independent record: replayed through the same pipeline, it must give the same transactions,
 //! and the kernel's flow records must count exactly the packets and bytes it holds.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
 
 mod netns;
 
@@ -22,7 +28,9 @@ fn root_or_skip(name: &str) -> bool {
     if is_root() {
         return true;
     }
-    eprintln!("!!!!! {name}: SKIPPED — needs root (network namespaces, XDP); CI runs it as root !!!!!");
+    eprintln!(
+        "!!!!! {name}: SKIPPED — needs root (network namespaces, XDP); CI runs it as root !!!!!"
+    );
     false
 }
 
@@ -39,10 +47,15 @@ struct Capture {
 fn tcpdump(lab: &mut Lab, ns: &str, ifc: &str, name: &str) -> Capture {
     let file = lab.dir.join(format!("{name}.pcap"));
     let f = file.display().to_string();
-    let pid = lab.spawn(ns, &["tcpdump", "-i", ifc, "-U", "-n", "-w", &f]).to_string();
+    let pid = lab
+        .spawn(ns, &["tcpdump", "-i", ifc, "-U", "-n", "-w", &f])
+        .to_string();
     // tcpdump writes the file header as soon as it listens.
     for _ in 0..100 {
-        if std::fs::metadata(&file).map(|m| m.len() >= 24).unwrap_or(false) {
+        if std::fs::metadata(&file)
+            .map(|m| m.len() >= 24)
+            .unwrap_or(false)
+        {
             std::thread::sleep(Duration::from_millis(200));
             return Capture { pid, file };
         }
@@ -53,7 +66,9 @@ fn tcpdump(lab: &mut Lab, ns: &str, ifc: &str, name: &str) -> Capture {
 
 fn stop_capture(c: &Capture) {
     // `ip netns exec` execs tcpdump, so the PID is tcpdump's.
-    let _ = std::process::Command::new("kill").args(["-INT", &c.pid]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &c.pid])
+        .status();
     std::thread::sleep(Duration::from_millis(500));
 }
 
@@ -78,7 +93,9 @@ fn replay(path: &std::path::Path) -> Vec<Value> {
     p.finish();
     drop(p);
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// What identifies a transaction independently of timing.
@@ -96,7 +113,10 @@ fn tx_key(e: &Value) -> String {
 
 fn tx_multiset(events: &[Value]) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
-    for e in events.iter().filter(|e| e["type"] != "flow" && e["type"] != "icmp") {
+    for e in events
+        .iter()
+        .filter(|e| e["type"] != "flow" && e["type"] != "icmp")
+    {
         *m.entry(tx_key(e)).or_insert(0) += 1;
     }
     m
@@ -105,15 +125,41 @@ fn tx_multiset(events: &[Value]) -> BTreeMap<String, usize> {
 /// Final flow records by (transport, unordered endpoints) → per-endpoint (packets, bytes).
 fn flow_map(events: &[Value]) -> BTreeMap<String, BTreeMap<String, (u64, u64)>> {
     let mut m = BTreeMap::new();
-    for e in of_type(events, "flow").into_iter().filter(|e| e["flow"]["final"] == true) {
-        let ep = |s: &Value| format!("{}:{}", s["ip"].as_str().unwrap_or(""), s["port"].as_u64().unwrap_or(0));
+    for e in of_type(events, "flow")
+        .into_iter()
+        .filter(|e| e["flow"]["final"] == true)
+    {
+        let ep = |s: &Value| {
+            format!(
+                "{}:{}",
+                s["ip"].as_str().unwrap_or(""),
+                s["port"].as_u64().unwrap_or(0)
+            )
+        };
         let (a, b) = (ep(&e["source"]), ep(&e["destination"]));
         let mut ends = [a.clone(), b.clone()];
         ends.sort();
-        let key = format!("{} {} {}", e["network"]["transport"].as_str().unwrap_or(""), ends[0], ends[1]);
+        let key = format!(
+            "{} {} {}",
+            e["network"]["transport"].as_str().unwrap_or(""),
+            ends[0],
+            ends[1]
+        );
         let mut per = BTreeMap::new();
-        per.insert(a, (e["source"]["packets"].as_u64().unwrap(), e["source"]["bytes"].as_u64().unwrap()));
-        per.insert(b, (e["destination"]["packets"].as_u64().unwrap(), e["destination"]["bytes"].as_u64().unwrap()));
+        per.insert(
+            a,
+            (
+                e["source"]["packets"].as_u64().unwrap(),
+                e["source"]["bytes"].as_u64().unwrap(),
+            ),
+        );
+        per.insert(
+            b,
+            (
+                e["destination"]["packets"].as_u64().unwrap(),
+                e["destination"]["bytes"].as_u64().unwrap(),
+            ),
+        );
         m.insert(key, per);
     }
     m
@@ -122,17 +168,78 @@ fn flow_map(events: &[Value]) -> BTreeMap<String, BTreeMap<String, (u64, u64)>> 
 fn traffic(lab: &Lab) {
     let c = &lab.cli;
     for _ in 0..3 {
-        lab.run(c, &["curl", "-sf", "-o", "/dev/null", "http://198.18.40.2/hello.txt"]);
+        lab.run(
+            c,
+            &[
+                "curl",
+                "-sf",
+                "-o",
+                "/dev/null",
+                "http://198.18.40.2/hello.txt",
+            ],
+        );
     }
     let _ = std::process::Command::new("ip")
-        .args(["netns", "exec", c, "curl", "-s", "-o", "/dev/null", "http://198.18.40.2/missing"])
+        .args([
+            "netns",
+            "exec",
+            c,
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "http://198.18.40.2/missing",
+        ])
         .status();
-    lab.run(c, &["curl", "-sf", "-o", "/dev/null", "http://[2001:db8:40::2]/hello.txt"]);
-    let a = lab.run(c, &["dig", "+short", "+tries=1", "+time=3", "@198.18.40.2", "www.lab.test", "A"]);
+    lab.run(
+        c,
+        &[
+            "curl",
+            "-sf",
+            "-o",
+            "/dev/null",
+            "http://[2001:db8:40::2]/hello.txt",
+        ],
+    );
+    let a = lab.run(
+        c,
+        &[
+            "dig",
+            "+short",
+            "+tries=1",
+            "+time=3",
+            "@198.18.40.2",
+            "www.lab.test",
+            "A",
+        ],
+    );
     assert_eq!(a.trim(), "198.18.40.2");
-    lab.run(c, &["dig", "+short", "+tcp", "+tries=1", "+time=3", "@198.18.40.2", "www.lab.test", "A"]);
-    assert_eq!(lab.run(c, &["redis-cli", "-h", "198.18.40.2", "SET", "lab:key", "v1"]).trim(), "OK");
-    assert_eq!(lab.run(c, &["redis-cli", "-h", "198.18.40.2", "GET", "lab:key"]).trim(), "v1");
+    lab.run(
+        c,
+        &[
+            "dig",
+            "+short",
+            "+tcp",
+            "+tries=1",
+            "+time=3",
+            "@198.18.40.2",
+            "www.lab.test",
+            "A",
+        ],
+    );
+    assert_eq!(
+        lab.run(
+            c,
+            &["redis-cli", "-h", "198.18.40.2", "SET", "lab:key", "v1"]
+        )
+        .trim(),
+        "OK"
+    );
+    assert_eq!(
+        lab.run(c, &["redis-cli", "-h", "198.18.40.2", "GET", "lab:key"])
+            .trim(),
+        "v1"
+    );
     lab.run(c, &["python3", "-c", ECHO_CLIENT]);
     lab.run(c, &["ping", "-c", "2", "-i", "0.2", "198.18.40.2"]);
     // Let the last segments (FIN/ACK) cross the mirror before stopping.
@@ -154,38 +261,70 @@ fn live_matches_the_mirror(mode: &str, tag: &str) {
     stop_capture(&cap);
     let (live, stderr) = sensor.stop();
     eprintln!("{}", stderr.join("\n"));
-    assert!(!lab.xdp_attached(&lab.sen, "span0"), "XDP program detached after exit");
+    assert!(
+        !lab.xdp_attached(&lab.sen, "span0"),
+        "XDP program detached after exit"
+    );
 
     // What the clients did.
     let http = of_type(&live, "http");
     assert_eq!(http.len(), 5, "http events: {http:#?}");
-    let codes: Vec<u64> = http.iter().map(|e| e["http"]["response"]["status_code"].as_u64().unwrap()).collect();
+    let codes: Vec<u64> = http
+        .iter()
+        .map(|e| e["http"]["response"]["status_code"].as_u64().unwrap())
+        .collect();
     assert_eq!(codes.iter().filter(|c| **c == 200).count(), 4, "{codes:?}");
     assert_eq!(codes.iter().filter(|c| **c == 404).count(), 1, "{codes:?}");
     assert!(http.iter().all(|e| e["http"]["request"]["method"] == "get"));
     let dns = of_type(&live, "dns");
     assert_eq!(dns.len(), 2, "dns events: {dns:#?}");
-    assert!(dns.iter().all(|e| e["dns"]["question"]["name"] == "www.lab.test"));
-    let transports: Vec<&str> = dns.iter().map(|e| e["network"]["transport"].as_str().unwrap()).collect();
-    assert!(transports.contains(&"udp") && transports.contains(&"tcp"), "{transports:?}");
+    assert!(dns
+        .iter()
+        .all(|e| e["dns"]["question"]["name"] == "www.lab.test"));
+    let transports: Vec<&str> = dns
+        .iter()
+        .map(|e| e["network"]["transport"].as_str().unwrap())
+        .collect();
+    assert!(
+        transports.contains(&"udp") && transports.contains(&"tcp"),
+        "{transports:?}"
+    );
     let redis = of_type(&live, "redis");
-    let methods: Vec<&str> = redis.iter().map(|e| e["method"].as_str().unwrap_or("")).collect();
-    assert!(methods.contains(&"SET") && methods.contains(&"GET"), "redis events: {redis:#?}");
+    let methods: Vec<&str> = redis
+        .iter()
+        .map(|e| e["method"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        methods.contains(&"SET") && methods.contains(&"GET"),
+        "redis events: {redis:#?}"
+    );
     let echo: Vec<&Value> = of_type(&live, "flow")
         .into_iter()
         .filter(|e| e["destination"]["port"] == 7777 && e["flow"]["final"] == true)
         .collect();
-    assert_eq!(echo.len(), 1, "the unclaimed port's flow is counted: {echo:#?}");
+    assert_eq!(
+        echo.len(),
+        1,
+        "the unclaimed port's flow is counted: {echo:#?}"
+    );
 
     // The independent record: the mirror as tcpdump saw it.
     let replayed = replay(&cap.file);
-    assert_eq!(tx_multiset(&live), tx_multiset(&replayed), "live vs replay of the mirror capture");
+    assert_eq!(
+        tx_multiset(&live),
+        tx_multiset(&replayed),
+        "live vs replay of the mirror capture"
+    );
     let (lf, rf) = (flow_map(&live), flow_map(&replayed));
     for (k, per) in &rf {
         if !(k.starts_with("tcp") || k.starts_with("udp")) {
             continue;
         }
-        assert_eq!(lf.get(k), Some(per), "flow {k}: live (kernel map) vs the mirror capture");
+        assert_eq!(
+            lf.get(k),
+            Some(per),
+            "flow {k}: live (kernel map) vs the mirror capture"
+        );
     }
 }
 
@@ -221,8 +360,14 @@ fn span_mode_drops_unmatched_but_counts_them() {
     let (live, _) = sensor.stop();
     let seen = replay(&behind.file);
     let port7777 = |e: &Value| e["destination"]["port"] == 7777 || e["source"]["port"] == 7777;
-    assert!(of_type(&seen, "flow").iter().all(|e| !port7777(e)), "XDP_DROP: nothing behind XDP");
-    let flows: Vec<&Value> = of_type(&live, "flow").into_iter().filter(|e| port7777(e)).collect();
+    assert!(
+        of_type(&seen, "flow").iter().all(|e| !port7777(e)),
+        "XDP_DROP: nothing behind XDP"
+    );
+    let flows: Vec<&Value> = of_type(&live, "flow")
+        .into_iter()
+        .filter(|e| port7777(e))
+        .collect();
     assert_eq!(flows.len(), 1, "{flows:#?}");
     assert!(flows[0]["network"]["packets"].as_u64().unwrap() >= 6);
 }
@@ -256,12 +401,27 @@ fn ring_overflow_is_counted_and_the_sensor_recovers() {
     }
     let mut lab = Lab::new("b");
     lab.dnsmasq("www.lab.test");
-    let sensor = Sensor::start(&lab, BIN, &["--xsk-frames", "64", "--xsk-ring", "64", "--summary"]);
+    let sensor = Sensor::start(
+        &lab,
+        BIN,
+        &["--xsk-frames", "64", "--xsk-ring", "64", "--summary"],
+    );
     // A bounded burst of DNS-port datagrams, as fast as one Python sender goes.
     let burst = "import socket,time\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nq=bytes.fromhex('123401000001000000000000037777770000010001')\nt=time.time()\nfor i in range(30000):\n  s.sendto(q, ('198.18.40.2', 53))\n";
     lab.run(&lab.cli, &["python3", "-c", burst]);
     std::thread::sleep(Duration::from_millis(500));
-    let a = lab.run(&lab.cli, &["dig", "+short", "+tries=2", "+time=3", "@198.18.40.2", "www.lab.test", "A"]);
+    let a = lab.run(
+        &lab.cli,
+        &[
+            "dig",
+            "+short",
+            "+tries=2",
+            "+time=3",
+            "@198.18.40.2",
+            "www.lab.test",
+            "A",
+        ],
+    );
     assert_eq!(a.trim(), "198.18.40.2");
     std::thread::sleep(Duration::from_millis(500));
     let (live, stderr) = sensor.stop();
@@ -272,5 +432,8 @@ fn ring_overflow_is_counted_and_the_sensor_recovers() {
         .filter(|e| e["dns"]["question"]["name"] == "www.lab.test")
         .collect();
     assert!(!after.is_empty(), "the query after the burst is still seen");
-    assert!(text.contains("rx_ring_full=") && text.contains("fill_ring_empty="), "ring counters reported");
+    assert!(
+        text.contains("rx_ring_full=") && text.contains("fill_ring_empty="),
+        "ring counters reported"
+    );
 }

@@ -1,7 +1,13 @@
 //! No allocation per packet in steady state: a counting global allocator watches the pipeline
 //! while established connections stream data (an unclaimed port, and an HTTP response body larger
 //! than `max_message_size`, in order and with reordered segment pairs).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -60,7 +66,14 @@ const SYN: u8 = 0x02;
 
 /// Frames of a connection: handshake, `head` from the client, then `n` server segments of
 /// `seg` bytes; `swap` reorders every second pair of server segments.
-fn connection(port: u16, head: &[u8], resp_head: &[u8], n: usize, seg: usize, swap: bool) -> Vec<Vec<u8>> {
+fn connection(
+    port: u16,
+    head: &[u8],
+    resp_head: &[u8],
+    n: usize,
+    seg: usize,
+    swap: bool,
+) -> Vec<Vec<u8>> {
     let (cisn, sisn) = (1000u32, 5000u32);
     let mut v = vec![
         tcp_frame(C, S, 40000, port, cisn, 0, SYN, &[]),
@@ -73,7 +86,18 @@ fn connection(port: u16, head: &[u8], resp_head: &[u8], n: usize, seg: usize, sw
     sseq += resp_head.len() as u32;
     let body = vec![b'x'; seg];
     let mut segs: Vec<Vec<u8>> = (0..n)
-        .map(|i| tcp_frame(S, C, port, 40000, sseq + (i * seg) as u32, cnext, ACK, &body))
+        .map(|i| {
+            tcp_frame(
+                S,
+                C,
+                port,
+                40000,
+                sseq + (i * seg) as u32,
+                cnext,
+                ACK,
+                &body,
+            )
+        })
         .collect();
     if swap {
         for pair in segs.chunks_mut(2).step_by(2) {
@@ -84,7 +108,11 @@ fn connection(port: u16, head: &[u8], resp_head: &[u8], n: usize, seg: usize, sw
     v
 }
 
-fn steady_allocs(cfg_yaml: &str, frames: &[Vec<u8>], warm: usize) -> (u64, sensor::telemetry::Summary) {
+fn steady_allocs(
+    cfg_yaml: &str,
+    frames: &[Vec<u8>],
+    warm: usize,
+) -> (u64, sensor::telemetry::Summary) {
     let cfg = Config::from_yaml(cfg_yaml).unwrap();
     let mut p = Pipeline::new(cfg, Output::from_writer(Box::new(std::io::sink())));
     let ts = |i: usize| Ts(1_800_000_000_000_000_000 + i as u64 * 10_000); // 10 µs apart: no timer tick
@@ -125,7 +153,15 @@ fn http_body_streaming_allocates_nothing_per_packet() {
     assert_eq!(n, 0);
     assert_eq!(s.pipeline.sessions, 1);
     // The request is published at the end, unanswered (the body never completes).
-    assert_eq!(s.protocols.iter().find(|(id, _)| id.name() == "http").unwrap().1.transactions, 1);
+    assert_eq!(
+        s.protocols
+            .iter()
+            .find(|(id, _)| id.name() == "http")
+            .unwrap()
+            .1
+            .transactions,
+        1
+    );
 }
 
 #[test]

@@ -80,7 +80,12 @@ fn unreachable_broker_spools_then_next_start_replays() {
     assert_eq!(s.output.events as usize, expected_once.len());
     assert_eq!(s.output.acked, 0);
     assert_eq!(s.output.dropped, 0);
-    assert_eq!(s.output.spool_events as usize, expected_once.len(), "{:?}", s.output);
+    assert_eq!(
+        s.output.spool_events as usize,
+        expected_once.len(),
+        "{:?}",
+        s.output
+    );
     assert!(s.output.errors > 0, "connection failures are counted");
 
     // The broker appears on that port; the same replay again (through the CLI) first sends the
@@ -106,7 +111,10 @@ fn unreachable_broker_spools_then_next_start_replays() {
     // One partition: the order is the spool's (the first run) followed by the second run.
     let payloads: Vec<&str> = got.iter().map(|c| c.payload.as_str()).collect();
     let want: Vec<&str> = expected.iter().map(String::as_str).collect();
-    assert_eq!(payloads, want, "spooled events replayed in order, before new ones");
+    assert_eq!(
+        payloads, want,
+        "spooled events replayed in order, before new ones"
+    );
     assert!(
         std::fs::read_dir(&spool).map_or(true, |mut d| d.next().is_none()),
         "spool emptied"
@@ -147,6 +155,10 @@ fn wrong_sasl_is_an_error_not_a_hang() {
             assert_eq!(s.output.dropped, 0, "kept in the spool");
         }
     }
-    assert!(t.elapsed() < Duration::from_secs(40), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(40),
+        "took {:?}",
+        t.elapsed()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -32,7 +32,11 @@ fn expected_lines(files: &[std::path::PathBuf]) -> Vec<String> {
 #[test]
 fn corpus_to_kafka_matches_stdout_exactly_once() {
     let files = pcaps(&corpus());
-    assert!(files.len() > 20, "corpus not found at {}", corpus().display());
+    assert!(
+        files.len() > 20,
+        "corpus not found at {}",
+        corpus().display()
+    );
     let expected = expected_lines(&files);
     assert!(expected.len() > 100);
     let broker = Broker::start("e2e");
@@ -66,8 +70,15 @@ fn corpus_to_kafka_matches_stdout_exactly_once() {
     if let Err(e) = replay(&files, &common) {
         assert!(e.to_string().contains("link type"), "{e:#}");
     }
-    eprintln!("replayed {} events to kafka in {:?}", expected.len(), t.elapsed());
-    assert!(!dir.join("spool").exists(), "nothing should have been spooled");
+    eprintln!(
+        "replayed {} events to kafka in {:?}",
+        expected.len(),
+        t.elapsed()
+    );
+    assert!(
+        !dir.join("spool").exists(),
+        "nothing should have been spooled"
+    );
 
     let got = consume_all(
         &broker.addr(),
@@ -123,7 +134,11 @@ fn output_flag_overrides_hosts_and_custom_key() {
     // `sensor replay -c sensor.yml --output kafka:HOST:PORT FILE`
     let common = Common {
         config: Some(cfg.clone()),
-        output: Some(format!("kafka:{}", broker.addr()).parse::<OutputTarget>().unwrap()),
+        output: Some(
+            format!("kafka:{}", broker.addr())
+                .parse::<OutputTarget>()
+                .unwrap(),
+        ),
         summary: false,
     };
     replay(std::slice::from_ref(&file), &common).unwrap();

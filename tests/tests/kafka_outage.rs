@@ -51,8 +51,8 @@ fn broker_outage_loses_nothing() {
         dir.join("spool").display()
     );
     let kcfg = Config::from_yaml(&yaml).unwrap().output.kafka;
-    let out = Output::open_configured(&OutputTarget::Kafka { hosts: Vec::new() }, kcfg.as_ref())
-        .unwrap();
+    let out =
+        Output::open_configured(&OutputTarget::Kafka { hosts: Vec::new() }, kcfg.as_ref()).unwrap();
 
     let n = frames.len();
     let (a, b) = (n / 3, 2 * n / 3);
@@ -101,8 +101,14 @@ fn broker_outage_loses_nothing() {
         o.events - after_b
     );
     assert_eq!(o.events as usize, expected.len());
-    assert!(after_b - after_a > 20, "the outage phase must overflow the queue");
-    assert!(o.spooled > 0, "the outage should have used the spool: {o:?}");
+    assert!(
+        after_b - after_a > 20,
+        "the outage phase must overflow the queue"
+    );
+    assert!(
+        o.spooled > 0,
+        "the outage should have used the spool: {o:?}"
+    );
     assert_eq!(o.dropped, 0, "{o:?}");
     assert_eq!(o.spool_events, 0, "spool fully replayed: {o:?}");
 

@@ -71,7 +71,10 @@ impl XskStats {
 /// the process has CAP_IPC_LOCK): raise the soft limit to the hard limit, or to unlimited when
 /// allowed. Returns the limit in force (`None` = unlimited).
 pub fn raise_memlock(bytes: u64) -> Option<u64> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit writes one rlimit into the valid, exclusively borrowed `lim`.
     if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0 {
         return None;
@@ -79,12 +82,18 @@ pub fn raise_memlock(bytes: u64) -> Option<u64> {
     if lim.rlim_cur == libc::RLIM_INFINITY || lim.rlim_cur >= bytes {
         return (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur);
     }
-    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: setrlimit reads one valid rlimit.
     if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } == 0 {
         return None;
     }
-    let to_hard = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+    let to_hard = libc::rlimit {
+        rlim_cur: lim.rlim_max,
+        rlim_max: lim.rlim_max,
+    };
     // SAFETY: setrlimit reads one valid rlimit.
     if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &to_hard) } == 0 {
         return (lim.rlim_max != libc::RLIM_INFINITY).then_some(lim.rlim_max);
@@ -121,17 +130,22 @@ impl XskQueue {
             .comp_queue_size(QueueSize::new(64).map_err(|e| anyhow!("completion ring: {e}"))?)
             .build()
             .map_err(|e| anyhow!("UMEM config: {e}"))?;
-        let (umem, descs) = Umem::new(umem_cfg, nz(opts.frames, "frames")?, false).map_err(|e| {
-            anyhow!(
-                "creating the UMEM ({} frames, {} MiB): {e}. AF_XDP pins this memory: raise \
+        let (umem, descs) =
+            Umem::new(umem_cfg, nz(opts.frames, "frames")?, false).map_err(|e| {
+                anyhow!(
+                    "creating the UMEM ({} frames, {} MiB): {e}. AF_XDP pins this memory: raise \
                  RLIMIT_MEMLOCK (systemd LimitMEMLOCK=infinity, `ulimit -l`), grant CAP_IPC_LOCK, \
                  or lower --xsk-frames",
-                opts.frames,
-                (u64::from(opts.frames) * u64::from(opts.frame_size)) >> 20
-            )
-        })?;
+                    opts.frames,
+                    (u64::from(opts.frames) * u64::from(opts.frame_size)) >> 20
+                )
+            })?;
         let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
-        bind |= if opts.zero_copy { BindFlags::XDP_ZEROCOPY } else { BindFlags::XDP_COPY };
+        bind |= if opts.zero_copy {
+            BindFlags::XDP_ZEROCOPY
+        } else {
+            BindFlags::XDP_COPY
+        };
         let sock_cfg = SocketConfig::builder()
             .rx_queue_size(QueueSize::new(opts.rx_ring).map_err(|e| anyhow!("rx ring: {e}"))?)
             .tx_queue_size(QueueSize::new(64).map_err(|e| anyhow!("tx ring: {e}"))?)
@@ -139,7 +153,9 @@ impl XskQueue {
             .xdp_flags(XdpFlags::empty())
             .bind_flags(bind)
             .build();
-        let name: Interface = iface.parse().map_err(|_| anyhow!("bad interface name {iface:?}"))?;
+        let name: Interface = iface
+            .parse()
+            .map_err(|_| anyhow!("bad interface name {iface:?}"))?;
         // SAFETY: the UMEM is used by this socket only, and the frames are only read through
         // descriptors the RX ring handed back for this UMEM.
         let (tx, rx, fq_cq) = unsafe { Socket::new(sock_cfg, &umem, &name, queue) }
@@ -149,7 +165,10 @@ impl XskQueue {
         // SAFETY: the descriptors belong to this UMEM and none is in use by us.
         let lent = unsafe { fill.produce(&descs) };
         if lent != descs.len() {
-            return Err(anyhow!("the fill ring took {lent} of {} frames: make fill_ring ≥ frames", descs.len()));
+            return Err(anyhow!(
+                "the fill ring took {lent} of {} frames: make fill_ring ≥ frames",
+                descs.len()
+            ));
         }
         Ok(XskQueue {
             queue,
@@ -171,13 +190,21 @@ impl XskQueue {
 
     /// Wait up to `timeout_ms` for frames, hand each to `f` (borrowed from the UMEM, no copy), then
     /// give the frames back to the kernel. Returns the number of frames.
-    pub fn recv_batch(&mut self, timeout_ms: i32, f: &mut dyn FnMut(&[u8])) -> std::io::Result<usize> {
+    pub fn recv_batch(
+        &mut self,
+        timeout_ms: i32,
+        f: &mut dyn FnMut(&[u8]),
+    ) -> std::io::Result<usize> {
         let n = self.batch.min(self.descs.len());
-        let Some(batch) = self.descs.get_mut(..n) else { return Ok(0) };
+        let Some(batch) = self.descs.get_mut(..n) else {
+            return Ok(0);
+        };
         // SAFETY: the descriptors are overwritten with frames of this UMEM that the kernel has
         // finished writing; we read them before giving them back below.
         let got = unsafe { self.rx.poll_and_consume(batch, timeout_ms)? };
-        let Some(recvd) = self.descs.get(..got) else { return Ok(0) };
+        let Some(recvd) = self.descs.get(..got) else {
+            return Ok(0);
+        };
         for d in recvd {
             // SAFETY: `d` was just filled by the RX ring of this UMEM's socket.
             let data = unsafe { self.umem.data(d) };

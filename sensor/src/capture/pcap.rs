@@ -306,7 +306,13 @@ mod tests {
         }
         let (frames, r) = collect(&f);
         assert_eq!(r.unwrap().frames, 2);
-        assert_eq!((frames[0].0, frames[0].1, frames[0].2.clone()), (LinkType::Ethernet, Ts(2_000_001_000), vec![1, 2, 3]));
-        assert_eq!((frames[1].0, frames[1].1), (LinkType::Raw, Ts(3_000_000_002)));
+        assert_eq!(
+            (frames[0].0, frames[0].1, frames[0].2.clone()),
+            (LinkType::Ethernet, Ts(2_000_001_000), vec![1, 2, 3])
+        );
+        assert_eq!(
+            (frames[1].0, frames[1].1),
+            (LinkType::Raw, Ts(3_000_000_002))
+        );
     }
 }

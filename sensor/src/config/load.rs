@@ -242,7 +242,10 @@ impl Config {
             let path = format!("packetbeat.protocols[type={name}]");
             let Some(id) = ProtoId::from_name(&name) else {
                 let known: Vec<&str> = ProtoId::ALL.iter().map(|p| p.name()).collect();
-                bail!("{path}: unknown protocol {name:?} (known: {})", known.join(", "));
+                bail!(
+                    "{path}: unknown protocol {name:?} (known: {})",
+                    known.join(", ")
+                );
             };
             if let Some(p) = get(&mut m, "processors") {
                 if !matches!(&p, Value::Sequence(s) if s.is_empty()) {

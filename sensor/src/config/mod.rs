@@ -182,7 +182,10 @@ impl OutputConfig {
                 "console" => enabled.push(OutputTarget::Stdout),
                 "file" => {
                     let dir = vm.get("path").and_then(|p| p.as_str()).unwrap_or(".");
-                    let file = vm.get("filename").and_then(|p| p.as_str()).unwrap_or("sensor.ndjson");
+                    let file = vm
+                        .get("filename")
+                        .and_then(|p| p.as_str())
+                        .unwrap_or("sensor.ndjson");
                     enabled.push(OutputTarget::File(std::path::Path::new(dir).join(file)));
                 }
                 "kafka" => {
@@ -194,7 +197,9 @@ impl OutputConfig {
                     }
                     continue;
                 }
-                other => anyhow::bail!("unknown output `output.{other}` (known: console, file, kafka)"),
+                other => {
+                    anyhow::bail!("unknown output `output.{other}` (known: console, file, kafka)")
+                }
             }
         }
         if enabled.len() > 1 {

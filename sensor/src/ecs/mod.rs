@@ -180,7 +180,12 @@ impl Encoder {
         self.finish(&ev)
     }
 
-    fn build_txn(&self, t: &Txn, fields: Map<String, Value>, common: &CommonConfig) -> Map<String, Value> {
+    fn build_txn(
+        &self,
+        t: &Txn,
+        fields: Map<String, Value>,
+        common: &CommonConfig,
+    ) -> Map<String, Value> {
         let with_port = matches!(t.l4, L4::Tcp | L4::Udp);
         let ts = t.timestamp().unwrap_or_default();
         let mut ev = Map::new();
@@ -463,14 +468,23 @@ mod tests {
         assert_eq!(ev["status"], "Error");
         assert_eq!(ev["error"]["message"], "boom");
         assert_eq!(ev["mysql"]["num_rows"], 1);
-        assert!(ev["mysql"].get("nothing").is_none(), "nulls dropped without keep_null");
+        assert!(
+            ev["mysql"].get("nothing").is_none(),
+            "nulls dropped without keep_null"
+        );
     }
 
     #[test]
     fn map_to_ecs_moves_legacy_fields() {
-        let common = CommonConfig { map_to_ecs: true, keep_null: true, ..CommonConfig::default() };
+        let common = CommonConfig {
+            map_to_ecs: true,
+            keep_null: true,
+            ..CommonConfig::default()
+        };
         let ev = Encoder::default().txn_value(&txn(), &common);
-        assert!(ev.get("type").is_none() && ev.get("status").is_none() && ev.get("mysql").is_none());
+        assert!(
+            ev.get("type").is_none() && ev.get("status").is_none() && ev.get("mysql").is_none()
+        );
         assert_eq!(ev["network_traffic"]["status"], "Error");
         assert_eq!(ev["network_traffic"]["mysql"]["num_rows"], 1);
         assert_eq!(ev["network_traffic"]["mysql"]["method"], "SELECT");
@@ -480,7 +494,10 @@ mod tests {
 
     #[test]
     fn tags_and_fields() {
-        let mut common = CommonConfig { tags: vec!["db".into()], ..CommonConfig::default() };
+        let mut common = CommonConfig {
+            tags: vec!["db".into()],
+            ..CommonConfig::default()
+        };
         common.fields.insert("team".into(), "core".into());
         let mut enc = Encoder::default();
         enc.global.tags = vec!["sensor-a".into(), "db".into()];

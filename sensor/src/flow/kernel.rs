@@ -119,15 +119,25 @@ mod tests {
 
     #[test]
     fn periodic_then_final_and_delete() {
-        let cfg = FlowsConfig { period: Some(Duration::from_secs(10)), timeout: Duration::from_secs(30), ..Default::default() };
+        let cfg = FlowsConfig {
+            period: Some(Duration::from_secs(10)),
+            timeout: Duration::from_secs(30),
+            ..Default::default()
+        };
         let s = 1_000_000_000u64;
         let mut k = KernelFlows::new();
         let mut out = Vec::new();
-        let del = k.tick(Ts(s), vec![flow(s, s, 1)], &cfg, &mut |f, fin| out.push((f.seq, fin, f.src.packets)));
+        let del = k.tick(Ts(s), vec![flow(s, s, 1)], &cfg, &mut |f, fin| {
+            out.push((f.seq, fin, f.src.packets))
+        });
         assert!(del.is_empty() && out.is_empty());
-        k.tick(Ts(11 * s), vec![flow(s, 11 * s, 5)], &cfg, &mut |f, fin| out.push((f.seq, fin, f.src.packets)));
+        k.tick(Ts(11 * s), vec![flow(s, 11 * s, 5)], &cfg, &mut |f, fin| {
+            out.push((f.seq, fin, f.src.packets))
+        });
         assert_eq!(out, vec![(1, false, 5)]);
-        let del = k.tick(Ts(45 * s), vec![flow(s, 11 * s, 5)], &cfg, &mut |f, fin| out.push((f.seq, fin, f.src.packets)));
+        let del = k.tick(Ts(45 * s), vec![flow(s, 11 * s, 5)], &cfg, &mut |f, fin| {
+            out.push((f.seq, fin, f.src.packets))
+        });
         assert_eq!(del.len(), 1);
         assert_eq!(out.last(), Some(&(1, true, 5)));
     }

@@ -39,7 +39,10 @@ pub struct ChannelWriter {
 impl ChannelWriter {
     /// A writer feeding `tx`.
     pub fn new(tx: SyncSender<Vec<u8>>) -> Self {
-        ChannelWriter { buf: Vec::with_capacity(BATCH_BYTES), tx }
+        ChannelWriter {
+            buf: Vec::with_capacity(BATCH_BYTES),
+            tx,
+        }
     }
 
     fn send(&mut self) -> io::Result<()> {
@@ -108,12 +111,18 @@ pub fn pin_to_core(core: usize) -> io::Result<()> {
 
 /// Number of CPUs this process may run on.
 pub fn cpu_count() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Run one worker until `stop` is set: receive batches from `xsk`, feed `pipeline`, flush events
 /// at least every [`FLUSH_EVERY`]. At the end every pending transaction is published.
-pub fn run_worker(mut xsk: XskQueue, mut pipeline: Pipeline, stop: Arc<AtomicBool>) -> WorkerReport {
+pub fn run_worker(
+    mut xsk: XskQueue,
+    mut pipeline: Pipeline,
+    stop: Arc<AtomicBool>,
+) -> WorkerReport {
     let mut last_flush = Instant::now();
     let queue = xsk.queue;
     while !stop.load(Ordering::Relaxed) {
@@ -138,7 +147,12 @@ pub fn run_worker(mut xsk: XskQueue, mut pipeline: Pipeline, stop: Arc<AtomicBoo
         }
     }
     let summary = pipeline.finish();
-    WorkerReport { queue, summary, xsk: xsk.stats().unwrap_or_default(), frames: xsk.frames }
+    WorkerReport {
+        queue,
+        summary,
+        xsk: xsk.stats().unwrap_or_default(),
+        frames: xsk.frames,
+    }
 }
 
 /// A pipeline for a live worker: its own flow reports off (the kernel map is the source of

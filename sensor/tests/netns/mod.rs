@@ -2,7 +2,14 @@
 //! test fails): a client and a server joined by a veth pair, and a sensor namespace that receives
 //! a mirror of everything crossing the server's veth (tc u32 + mirred: a span port). Addresses are
 //! in 198.18.0.0/15 and 2001:db8::/32 only. Only processes started here are stopped, by PID.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "test harness")]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test harness"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -12,7 +19,10 @@ use std::time::{Duration, Instant};
 
 /// Run a command, panic with its output when it fails.
 pub fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
     assert!(
         out.status.success(),
         "{args:?} failed: {}\n{}",
@@ -71,17 +81,76 @@ impl Lab {
             sh(&["ip", "netns", "add", ns]);
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
-        sh(&["ip", "link", "add", "cv0", "netns", &lab.cli, "type", "veth", "peer", "name", "sv0", "netns", &lab.srv]);
-        sh(&["ip", "link", "add", "sm0", "netns", &lab.srv, "type", "veth", "peer", "name", "span0", "netns", &lab.sen]);
+        sh(&[
+            "ip", "link", "add", "cv0", "netns", &lab.cli, "type", "veth", "peer", "name", "sv0",
+            "netns", &lab.srv,
+        ]);
+        sh(&[
+            "ip", "link", "add", "sm0", "netns", &lab.srv, "type", "veth", "peer", "name", "span0",
+            "netns", &lab.sen,
+        ]);
         for (ns, ifc) in [(&lab.sen, "span0"), (&lab.srv, "sm0")] {
             // The mirror carries only copies: no addresses, no IPv6 autoconfiguration noise.
-            sh(&["ip", "netns", "exec", ns, "sysctl", "-qw", &format!("net.ipv6.conf.{ifc}.disable_ipv6=1")]);
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{ifc}.disable_ipv6=1"),
+            ]);
         }
-        sh(&["ip", "-n", &lab.cli, "addr", "add", "198.18.40.1/24", "dev", "cv0"]);
-        sh(&["ip", "-n", &lab.srv, "addr", "add", "198.18.40.2/24", "dev", "sv0"]);
-        sh(&["ip", "-n", &lab.cli, "-6", "addr", "add", "2001:db8:40::1/64", "dev", "cv0", "nodad"]);
-        sh(&["ip", "-n", &lab.srv, "-6", "addr", "add", "2001:db8:40::2/64", "dev", "sv0", "nodad"]);
-        for (ns, ifc) in [(&lab.cli, "cv0"), (&lab.srv, "sv0"), (&lab.srv, "sm0"), (&lab.sen, "span0")] {
+        sh(&[
+            "ip",
+            "-n",
+            &lab.cli,
+            "addr",
+            "add",
+            "198.18.40.1/24",
+            "dev",
+            "cv0",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &lab.srv,
+            "addr",
+            "add",
+            "198.18.40.2/24",
+            "dev",
+            "sv0",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &lab.cli,
+            "-6",
+            "addr",
+            "add",
+            "2001:db8:40::1/64",
+            "dev",
+            "cv0",
+            "nodad",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &lab.srv,
+            "-6",
+            "addr",
+            "add",
+            "2001:db8:40::2/64",
+            "dev",
+            "sv0",
+            "nodad",
+        ]);
+        for (ns, ifc) in [
+            (&lab.cli, "cv0"),
+            (&lab.srv, "sv0"),
+            (&lab.srv, "sm0"),
+            (&lab.sen, "span0"),
+        ] {
             sh(&["ip", "-n", ns, "link", "set", ifc, "up"]);
         }
         let x = |args: &[&str]| {
@@ -91,7 +160,10 @@ impl Lab {
         };
         x(&["tc", "qdisc", "add", "dev", "sv0", "clsact"]);
         for dir in ["ingress", "egress"] {
-            x(&["tc", "filter", "add", "dev", "sv0", dir, "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", "sm0"]);
+            x(&[
+                "tc", "filter", "add", "dev", "sv0", dir, "u32", "match", "u32", "0", "0",
+                "action", "mirred", "egress", "mirror", "dev", "sm0",
+            ]);
         }
         lab
     }
@@ -151,8 +223,16 @@ impl Lab {
         self.spawn(
             &srv,
             &[
-                "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--port=53",
-                "--listen-address=198.18.40.2", "--bind-interfaces", &addr, &pid, "--user=root",
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--port=53",
+                "--listen-address=198.18.40.2",
+                "--bind-interfaces",
+                &addr,
+                &pid,
+                "--user=root",
                 "--log-facility=-",
             ],
         );
@@ -165,7 +245,21 @@ impl Lab {
         let d = self.dir.display().to_string();
         self.spawn(
             &srv,
-            &["redis-server", "--port", "6379", "--bind", "198.18.40.2", "--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", &d],
+            &[
+                "redis-server",
+                "--port",
+                "6379",
+                "--bind",
+                "198.18.40.2",
+                "--protected-mode",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                &d,
+            ],
         );
         self.wait_tcp(&srv, 6379);
     }
@@ -186,7 +280,10 @@ impl Lab {
     /// Whether an XDP program is attached to `ifc` in `ns` (from `ip -d link`).
     pub fn xdp_attached(&self, ns: &str, ifc: &str) -> bool {
         let out = self.run(ns, &["ip", "-d", "link", "show", "dev", ifc]);
-        out.contains("prog/xdp") || out.contains("xdpgeneric") || out.contains("xdpdrv") || out.contains(" xdp ")
+        out.contains("prog/xdp")
+            || out.contains("xdpgeneric")
+            || out.contains("xdpdrv")
+            || out.contains(" xdp ")
     }
 }
 
@@ -217,12 +314,26 @@ pub struct Sensor {
 impl Sensor {
     /// Start `sensor run` on the span interface with `extra` arguments; waits until it captures.
     pub fn start(lab: &Lab, bin: &str, extra: &[&str]) -> Sensor {
-        let tag: String = extra.join("_").chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let tag: String = extra
+            .join("_")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
         let events = lab.dir.join(format!("events-{tag}.ndjson"));
         let _ = std::fs::remove_file(&events);
         let out = format!("file:{}", events.display());
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &lab.sen, bin, "run", "--interface", &lab.span_if, "--output", &out])
+            .args([
+                "netns",
+                "exec",
+                &lab.sen,
+                bin,
+                "run",
+                "--interface",
+                &lab.span_if,
+                "--output",
+                &out,
+            ])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -236,7 +347,12 @@ impl Sensor {
                 let _ = tx.send(line);
             }
         });
-        let mut s = Sensor { child, events, stderr: rx, stderr_log: Vec::new() };
+        let mut s = Sensor {
+            child,
+            events,
+            stderr: rx,
+            stderr_log: Vec::new(),
+        };
         s.wait_for("capturing on", Duration::from_secs(30));
         s
     }
@@ -255,13 +371,19 @@ impl Sensor {
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if let Ok(Some(st)) = self.child.try_wait() {
-                        panic!("sensor exited ({st}) before {needle:?}:\n{}", self.stderr_log.join("\n"));
+                        panic!(
+                            "sensor exited ({st}) before {needle:?}:\n{}",
+                            self.stderr_log.join("\n")
+                        );
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        panic!("sensor did not print {needle:?}:\n{}", self.stderr_log.join("\n"));
+        panic!(
+            "sensor did not print {needle:?}:\n{}",
+            self.stderr_log.join("\n")
+        );
     }
 
     /// SIGTERM, wait for a clean exit, return the events and the stderr lines.
@@ -274,14 +396,24 @@ impl Sensor {
                 while let Ok(l) = self.stderr.recv_timeout(Duration::from_millis(200)) {
                     self.stderr_log.push(l);
                 }
-                assert!(st.success(), "sensor failed: {st}\n{}", self.stderr_log.join("\n"));
+                assert!(
+                    st.success(),
+                    "sensor failed: {st}\n{}",
+                    self.stderr_log.join("\n")
+                );
                 break;
             }
-            assert!(Instant::now() < deadline, "sensor did not stop after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "sensor did not stop after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let text = std::fs::read_to_string(&self.events).unwrap_or_default();
-        let events = text.lines().map(|l| serde_json::from_str(l).expect("JSON event")).collect();
+        let events = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON event"))
+            .collect();
         (events, std::mem::take(&mut self.stderr_log))
     }
 }

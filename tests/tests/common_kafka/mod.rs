@@ -15,13 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sensor::output::kafka::rdkafka;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
+use sensor::output::kafka::rdkafka;
 
 /// The tansu binary (`xtask/setup.sh` installs it into ~/.cargo/bin).
 pub fn tansu() -> PathBuf {
@@ -109,7 +109,13 @@ impl Broker {
             .open(self.dir.join("tansu.log"))
             .unwrap();
         let child = Command::new(tansu())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             // tansu resolves the sqlite path against its working directory.
             .args(["--storage-engine", "sqlite://tansu.db"])
             .current_dir(&self.dir)
@@ -201,7 +207,13 @@ pub struct Consumed {
 
 /// Read every partition of `topics` from the beginning until `want` records were seen and
 /// nothing new arrived for `settle`, or `deadline` passed.
-pub fn consume_all(addr: &str, topics: &[String], want: usize, settle: Duration, deadline: Duration) -> Vec<Consumed> {
+pub fn consume_all(
+    addr: &str,
+    topics: &[String],
+    want: usize,
+    settle: Duration,
+    deadline: Duration,
+) -> Vec<Consumed> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", addr)
         .set("group.id", format!("sensor-test-{}", std::process::id()))
