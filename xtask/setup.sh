@@ -49,3 +49,10 @@ if ! tansu --version >/dev/null 2>&1 && ! "$HOME/.cargo/bin/tansu" --version >/d
   cargo install tansu@0.6.0 --locked --features dynostore,libsql
 fi
 echo "setup: tansu ready"
+
+# cargo-fuzz for the fuzz targets in sensor/fuzz (`cargo xtask fuzz`, CI smoke run).
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+echo "setup: cargo-fuzz ready"
