@@ -1,4 +1,4 @@
-//! Golden tests: the events for every DNS, HTTP, ICMP and mixed capture of ../shared/corpus are
+//! Golden tests: the events for every capture of ../shared/corpus (all protocol folders) are
 //! compared with the NDJSON stored in tests/golden/<folder>/<name>.ndjson. Goldens change only
 //! through `cargo xtask bless` (SENSOR_BLESS=1), and the diff is read before committing.
 #![allow(
@@ -12,7 +12,24 @@
 use sensor::config::Config;
 use sensor_tests::{corpus, pcaps, read_frames, repo, run_frames};
 
-const FOLDERS: &[&str] = &["dns", "http", "icmp", "mixed"];
+const FOLDERS: &[&str] = &[
+    "amqp",
+    "cassandra",
+    "dhcp",
+    "dns",
+    "http",
+    "icmp",
+    "memcache",
+    "mixed",
+    "mongodb",
+    "mysql",
+    "nfs",
+    "pgsql",
+    "redis",
+    "sip",
+    "thrift",
+    "tls",
+];
 
 #[test]
 fn golden_events() {
@@ -63,7 +80,7 @@ fn golden_events() {
         }
     }
     assert!(
-        bless || checked > 40,
+        bless || checked > 90,
         "only {checked} captures checked: is ../shared/corpus there?"
     );
     assert!(

@@ -75,3 +75,22 @@ fn dns_resplit_identical() {
 fn mixed_resplit_identical() {
     check_folder("mixed");
 }
+
+#[test]
+fn every_other_protocol_resplit_identical() {
+    for folder in [
+        "amqp",
+        "cassandra",
+        "memcache",
+        "mongodb",
+        "mysql",
+        "nfs",
+        "pgsql",
+        "redis",
+        "sip",
+        "thrift",
+        "tls",
+    ] {
+        check_folder(folder);
+    }
+}

@@ -37,10 +37,13 @@ fn type_bits(mut b: &[u8]) -> String {
         let Some((bitmap, rest)) = rest.split_at_checked(usize::from(len)) else {
             break;
         };
-        for (i, byte) in bitmap.iter().enumerate() {
-            for bit in 0..8u16 {
-                if byte & (0x80 >> bit) != 0 {
-                    let t = u16::from(window) * 256 + (i as u16) * 8 + bit;
+        // RFC 4034 §4.1.2 caps a window's bitmap at 32 bytes; a longer one (malformed) would
+        // name types above 65535, so only its first 32 bytes are read.
+        for (i, byte) in bitmap.iter().take(32).enumerate() {
+            for bit in 0..8u32 {
+                if u32::from(*byte) & (0x80 >> bit) != 0 {
+                    let t32 = u32::from(window) * 256 + (i as u32) * 8 + bit;
+                    let Ok(t) = u16::try_from(t32) else { continue };
                     if !out.is_empty() {
                         out.push(' ');
                     }
@@ -311,4 +314,17 @@ pub fn rr_map(msg: &[u8], rr: &Rr<'_>, ips: &mut Vec<String>) -> Option<Map<Stri
     m.insert("ttl".into(), rr.ttl.into());
     rdata_fields(msg, rr, &mut m, ips);
     Some(m)
+}
+
+#[cfg(test)]
+mod type_bits_tests {
+    #[test]
+    fn oversized_window_bitmap_does_not_overflow() {
+        // Window 255 with a 33-byte bitmap (RFC max is 32): found by the dns fuzz target.
+        let mut b = vec![0xff, 33];
+        b.extend_from_slice(&[0u8; 32]);
+        b.push(0x80);
+        assert_eq!(super::type_bits(&b), "");
+        assert_eq!(super::type_bits(&[0, 1, 0x40]), "A");
+    }
 }
