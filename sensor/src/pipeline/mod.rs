@@ -240,19 +240,24 @@ impl Core {
                 self.report(slot, false, now);
             }
         }
-        if let Some(icmp) = self.icmp.as_mut() {
-            let meta = icmp_meta_placeholder();
-            let common = self.cfg.protocols.get(ProtoId::Icmp);
-            let mut cx = Cx {
-                ts: now,
-                meta: &meta,
-                common,
-                stats: stat_mut(&mut self.pstats, ProtoId::Icmp),
-                out: &mut self.txns,
-            };
-            icmp.on_timer(&mut cx);
-            self.emit_txns(ProtoId::Icmp);
-        }
+        self.icmp_idle(now, |icmp, cx| icmp.on_timer(cx));
+    }
+
+    /// Call the worker's ICMP session without a current packet (timer, end of input).
+    fn icmp_idle(&mut self, now: Ts, f: impl FnOnce(&mut AnyDissector, &mut Cx<'_>)) {
+        let Some(icmp) = self.icmp.as_mut() else {
+            return;
+        };
+        let meta = icmp_meta_placeholder();
+        let mut cx = Cx {
+            ts: now,
+            meta: &meta,
+            common: self.cfg.protocols.get(ProtoId::Icmp),
+            stats: stat_mut(&mut self.pstats, ProtoId::Icmp),
+            out: &mut self.txns,
+        };
+        f(icmp, &mut cx);
+        self.emit_txns(ProtoId::Icmp);
     }
 
     fn report(&mut self, slot: usize, final_: bool, now: Ts) {
@@ -282,19 +287,7 @@ impl Core {
                 self.end_flow(slot, CloseReason::EndOfInput, now);
             }
         }
-        if let Some(icmp) = self.icmp.as_mut() {
-            let meta = icmp_meta_placeholder();
-            let common = self.cfg.protocols.get(ProtoId::Icmp);
-            let mut cx = Cx {
-                ts: now,
-                meta: &meta,
-                common,
-                stats: stat_mut(&mut self.pstats, ProtoId::Icmp),
-                out: &mut self.txns,
-            };
-            icmp.on_close(&mut cx, CloseReason::EndOfInput);
-            self.emit_txns(ProtoId::Icmp);
-        }
+        self.icmp_idle(now, |icmp, cx| icmp.on_close(cx, CloseReason::EndOfInput));
     }
 
     fn emit_txns(&mut self, id: ProtoId) {
