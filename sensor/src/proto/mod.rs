@@ -10,6 +10,8 @@
 //! finished transactions ([`Txn`]).
 
 pub mod correlate;
+#[cfg(test)]
+pub mod testkit;
 pub mod txn;
 
 pub mod amqp;
