@@ -9,6 +9,9 @@ use crate::capture::pcap;
 use crate::config::Config;
 use crate::output::{Output, OutputTarget};
 use crate::pipeline::Pipeline;
+use crate::telemetry::{self, registry::Telemetry, registry::WorkerView};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Network sensor: protocol transactions and flow records as ECS JSON (Packetbeat 8.x shape).
 #[derive(Parser, Debug)]
@@ -32,6 +35,10 @@ pub struct Common {
     /// Print per-stage counters to stderr at the end.
     #[arg(long)]
     pub summary: bool,
+    /// Override a configuration setting, as Beats' `-E`: `-E http.enabled=true`,
+    /// `-E packetbeat.flows.period=-1` (repeatable; the value is YAML).
+    #[arg(short = 'E', long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 /// Subcommands.
@@ -77,10 +84,7 @@ pub enum Command {
 }
 
 fn load_config(common: &Common) -> Result<Config> {
-    match &common.config {
-        Some(p) => Config::load(p),
-        None => Ok(Config::default()),
-    }
+    Config::load_with(common.config.as_deref(), &common.set)
 }
 
 fn open_output(common: &Common, cfg: &Config) -> Result<Output> {
@@ -96,20 +100,36 @@ fn open_output(common: &Common, cfg: &Config) -> Result<Output> {
 /// Replay capture files; returns an error after emitting everything decoded before a bad record.
 pub fn replay(files: &[PathBuf], common: &Common) -> Result<()> {
     let cfg = load_config(common)?;
+    let tel = Telemetry::new(1);
+    let _http = telemetry::serve_if_enabled(&cfg, &tel)?;
+    let mut ticker = telemetry::Ticker::new(&cfg.metrics);
     let out = open_output(common, &cfg)?;
     let mut pipeline = Pipeline::new(cfg, out);
     let mut file_stats = pcap::FileStats::default();
     let mut first_error = None;
     // SIGINT/SIGTERM end the replay early but cleanly: what was read is flushed (pending
     // transactions, final flows, the output drained or spooled).
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     crate::live::stop_on_signals(stop.clone())?;
+    tel.set_ready(true);
+    let mut frames = 0u64;
     for f in files {
         let r = pcap::read_file(f, &mut |link, ts, data, wire_len| {
-            if !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                pipeline.frame(link, ts, data, wire_len);
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            pipeline.frame(link, ts, data, wire_len);
+            frames += 1;
+            // The clock is read once per 256 frames.
+            if frames.is_multiple_of(256) {
+                let seen = pcap::FileStats {
+                    frames: file_stats.frames + frames,
+                    ..file_stats.clone()
+                };
+                publish(&tel, &mut ticker, &mut pipeline, &seen, false);
             }
         });
+        frames = 0;
         match r {
             Ok(s) => {
                 file_stats.frames += s.frames;
@@ -120,15 +140,28 @@ pub fn replay(files: &[PathBuf], common: &Common) -> Result<()> {
                 first_error.get_or_insert(e);
             }
         }
-        if pipeline.output().broken() || stop.load(std::sync::atomic::Ordering::Relaxed) {
+        // Each finished file is published at once (a live view when files come from FIFOs).
+        publish(&tel, &mut ticker, &mut pipeline, &file_stats, true);
+        if pipeline.output().broken() || stop.load(Ordering::Relaxed) {
             break;
         }
     }
-    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+    if stop.load(Ordering::Relaxed) {
         eprintln!("sensor: stopped by a signal; flushing what was read");
     }
+    tel.set_ready(false);
     let mut summary = pipeline.finish();
-    summary.files = file_stats;
+    summary.files = file_stats.clone();
+    tel.set_files(&file_stats);
+    tel.set_output(&pipeline.output().stats);
+    tel.set_worker(
+        0,
+        WorkerView {
+            summary: summary.clone(),
+            frames: file_stats.frames,
+            ..WorkerView::default()
+        },
+    );
     if common.summary {
         eprint!("{}", summary.render());
     }
@@ -141,6 +174,34 @@ pub fn replay(files: &[PathBuf], common: &Common) -> Result<()> {
         return Err(e.into());
     }
     Ok(())
+}
+
+/// Replay: publish the counters and, when due, the stats event.
+fn publish(
+    tel: &Telemetry,
+    ticker: &mut telemetry::Ticker,
+    pipeline: &mut Pipeline,
+    files: &pcap::FileStats,
+    force: bool,
+) {
+    let (counters, stats) = ticker.due();
+    if !counters && !force {
+        return;
+    }
+    tel.set_files(files);
+    tel.set_output(&pipeline.output().stats);
+    tel.set_worker(
+        0,
+        WorkerView {
+            summary: pipeline.summary(),
+            frames: files.frames,
+            ..WorkerView::default()
+        },
+    );
+    if stats {
+        let ev = telemetry::stats_event(tel, ticker.period_ms());
+        pipeline.emit_value(&ev);
+    }
 }
 
 /// Run the command line.

@@ -20,6 +20,7 @@ use crate::flow::{DirCounters, Flow};
 use crate::output::Output;
 use crate::pipeline::worker::{self, ChannelWriter, WorkerReport};
 use crate::proto::{ProtoId, Transport};
+use crate::telemetry::{self, registry::KernelFlowView, registry::Telemetry};
 use crate::time::Ts;
 
 /// How often the kernel flow map is read (periodic reports and timeouts have this resolution).
@@ -161,6 +162,10 @@ fn report_flows(
 pub fn run(cfg: Config, opts: LiveOptions, mut out: Output) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signals(stop.clone()).context("installing signal handlers")?;
+    let tel = Telemetry::new(opts.queues.unwrap_or(1) as usize);
+    // Up before the data plane: /healthz answers during start-up, /readyz once capturing.
+    let _http = telemetry::serve_if_enabled(&cfg, &tel)?;
+    let mut ticker = telemetry::Ticker::new(&cfg.metrics);
     let (tcp_ports, udp_ports, icmp) = filter_ports(&cfg);
     let xo = XdpOptions {
         iface: opts.iface.clone(),
@@ -195,10 +200,11 @@ pub fn run(cfg: Config, opts: LiveOptions, mut out: Output) -> Result<()> {
         socks.push(s);
     }
     let (tx, rx) = worker::output_channel();
+    let out_tel = tel.clone();
     let out_thread = std::thread::Builder::new()
         .name("output".into())
         .spawn(move || {
-            worker::drain_batches(rx, &mut out);
+            worker::drain_batches(rx, &mut out, &out_tel);
             out
         })?;
     let ncpu = worker::cpu_count();
@@ -206,6 +212,7 @@ pub fn run(cfg: Config, opts: LiveOptions, mut out: Output) -> Result<()> {
     for (i, s) in socks.into_iter().enumerate() {
         let p = worker::worker_pipeline(&cfg, tx.clone());
         let stop = stop.clone();
+        let tel = tel.clone();
         workers.push(
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
@@ -213,7 +220,7 @@ pub fn run(cfg: Config, opts: LiveOptions, mut out: Output) -> Result<()> {
                     if let Err(e) = worker::pin_to_core(i % ncpu) {
                         eprintln!("sensor: worker {i}: cannot pin to core {}: {e}", i % ncpu);
                     }
-                    worker::run_worker(s, p, stop)
+                    worker::run_worker(s, p, stop, tel, i)
                 })?,
         );
     }
@@ -232,11 +239,37 @@ pub fn run(cfg: Config, opts: LiveOptions, mut out: Output) -> Result<()> {
     let mut w = ChannelWriter::new(tx.clone());
     let mut next_poll = Instant::now() + FLOW_POLL;
     let mut flow_errors = 0u64;
+    let mut active = 0u64;
+    tel.set_ready(true);
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
-        if workers.iter().any(|h| h.is_finished()) {
+        if let Some(i) = workers.iter().position(|h| h.is_finished()) {
+            tel.set_unhealthy(format!("worker {i} stopped"));
             eprintln!("sensor: a worker stopped; shutting down");
             break;
+        }
+        if out_thread.is_finished() {
+            tel.set_unhealthy("the output thread stopped".into());
+            eprintln!("sensor: the output thread stopped; shutting down");
+            break;
+        }
+        let (counters, stats) = ticker.due();
+        if counters {
+            if let Ok(x) = dp.stats() {
+                tel.set_xdp(x);
+            }
+            tel.set_kernel_flows(KernelFlowView {
+                active,
+                finals: kf.finals,
+                evicted: kf.evicted,
+                read_errors: flow_errors,
+            });
+        }
+        if stats {
+            let ev = telemetry::stats_event(&tel, ticker.period_ms());
+            let _ = w.write_all(enc.value(&ev));
+            let _ = w.write_all(b"\n");
+            let _ = w.flush();
         }
         if Instant::now() < next_poll || !cfg.flows.enabled {
             continue;
@@ -244,6 +277,7 @@ pub fn run(cfg: Config, opts: LiveOptions, mut out: Output) -> Result<()> {
         next_poll = Instant::now() + FLOW_POLL;
         match snapshot(&dp) {
             Ok(snap) => {
+                active = snap.len() as u64;
                 for k in report_flows(&mut kf, &mut enc, &mut w, &cfg, snap, Ts::now(), false) {
                     let _ = dp.remove_flow(&k);
                 }
@@ -256,6 +290,7 @@ pub fn run(cfg: Config, opts: LiveOptions, mut out: Output) -> Result<()> {
             }
         }
     }
+    tel.set_ready(false);
     stop.store(true, Ordering::SeqCst);
     let mut reports: Vec<WorkerReport> = Vec::new();
     for h in workers {

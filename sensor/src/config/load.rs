@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_yaml_ng::{Mapping, Value};
 
-use super::{CommonConfig, Config, InterfacesConfig, OutputConfig};
+use super::{CommonConfig, Config, HttpConfig, InterfacesConfig, MetricsConfig, OutputConfig};
 use crate::flow::FlowsConfig;
 use crate::proto::{ProtoId, Transport};
 
@@ -81,6 +81,44 @@ fn insert_merge(m: &mut Mapping, k: String, v: Value) -> Result<()> {
     }
 }
 
+/// Merge `v` into `m` under `k`; mappings merge, anything else replaces (overrides win).
+fn override_merge(m: &mut Mapping, k: String, v: Value) -> Result<()> {
+    let key = Value::String(k);
+    match (m.get_mut(&key), v) {
+        (Some(Value::Mapping(existing)), Value::Mapping(new)) => {
+            for (k2, v2) in new {
+                override_merge(existing, key_str(&k2)?, v2)?;
+            }
+        }
+        (_, v) => {
+            m.insert(key, v);
+        }
+    }
+    Ok(())
+}
+
+/// Apply Beats-style `-E key=value` settings (dotted key, YAML value) over a config tree.
+pub fn apply_overrides(root: Value, overrides: &[String]) -> Result<Value> {
+    let mut root = take_map(expand_dotted(root)?, "the config")?;
+    for o in overrides {
+        let Some((k, v)) = o.split_once('=') else {
+            bail!("-E {o:?}: write KEY=VALUE, e.g. -E http.enabled=true");
+        };
+        let v: Value = if v.is_empty() {
+            Value::Null
+        } else {
+            serde_yaml_ng::from_str(v).with_context(|| format!("-E {o:?}: value is not YAML"))?
+        };
+        let mut one = Mapping::new();
+        one.insert(Value::String(k.trim().to_owned()), v);
+        let one = take_map(expand_dotted(Value::Mapping(one))?, "-E")?;
+        for (k, v) in one {
+            override_merge(&mut root, key_str(&k)?, v)?;
+        }
+    }
+    Ok(Value::Mapping(root))
+}
+
 fn take_map(v: Value, path: &str) -> Result<Mapping> {
     match v {
         Value::Mapping(m) => Ok(m),
@@ -121,15 +159,36 @@ fn get(m: &mut Mapping, k: &str) -> Option<Value> {
 impl Config {
     /// Load a config file.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
-        Config::from_yaml(&text).with_context(|| format!("in config file {}", path.display()))
+        Config::load_with(Some(path), &[])
+    }
+
+    /// Load a config file (none: the defaults) with `-E key=value` overrides on top.
+    pub fn load_with(path: Option<&Path>, overrides: &[String]) -> Result<Config> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read config file {}", p.display()))?,
+            None => String::new(),
+        };
+        let r = Config::from_yaml_with(&text, overrides);
+        match path {
+            Some(p) => r.with_context(|| format!("in config file {}", p.display())),
+            None => r,
+        }
     }
 
     /// Parse config text.
     pub fn from_yaml(text: &str) -> Result<Config> {
-        let raw: Value = serde_yaml_ng::from_str(text).context("not valid YAML")?;
-        let mut root = take_map(expand_dotted(raw)?, "the config")?;
+        Config::from_yaml_with(text, &[])
+    }
+
+    /// Parse config text with `-E key=value` overrides on top.
+    pub fn from_yaml_with(text: &str, overrides: &[String]) -> Result<Config> {
+        let raw: Value = if text.trim().is_empty() {
+            Value::Mapping(Mapping::new())
+        } else {
+            serde_yaml_ng::from_str(text).context("not valid YAML")?
+        };
+        let mut root = take_map(apply_overrides(raw, overrides)?, "the config")?;
         check_keys(
             &root,
             &[
@@ -139,6 +198,8 @@ impl Config {
                 "fields",
                 "fields_under_root",
                 "name",
+                "http",
+                "logging",
             ],
             "",
         )
@@ -158,6 +219,33 @@ impl Config {
         }
         if let Some(v) = get(&mut root, "name") {
             cfg.name = serde_yaml_ng::from_value(v).context("`name` must be a string")?;
+        }
+        if let Some(v) = get(&mut root, "http") {
+            cfg.http =
+                serde_yaml_ng::from_value::<HttpConfig>(v).map_err(|e| anyhow!("http: {e}"))?;
+        }
+        if let Some(v) = get(&mut root, "logging") {
+            let mut lg = take_map(v, "logging")?;
+            // Beats' log options other than `metrics` are accepted: the sensor logs to stderr.
+            check_keys(
+                &lg,
+                &[
+                    "metrics",
+                    "level",
+                    "to_stderr",
+                    "to_files",
+                    "selectors",
+                    "json",
+                ],
+                "logging",
+            )?;
+            if let Some(m) = get(&mut lg, "metrics") {
+                cfg.metrics = serde_yaml_ng::from_value::<MetricsConfig>(m)
+                    .map_err(|e| anyhow!("logging.metrics: {e}"))?;
+                if cfg.metrics.enabled && cfg.metrics.period.as_secs() < 1 {
+                    bail!("logging.metrics.period must be at least 1s");
+                }
+            }
         }
         if let Some(v) = get(&mut root, "output") {
             cfg.output = OutputConfig::from_value(take_map(v, "output")?)?;

@@ -210,6 +210,49 @@ impl OutputConfig {
     }
 }
 
+/// `http.*`: the monitoring endpoint (Beats' names and defaults: off, localhost:5066).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Serve `/metrics`, `/healthz` and `/readyz`.
+    pub enabled: bool,
+    /// Address to listen on.
+    pub host: String,
+    /// Port to listen on.
+    pub port: u16,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            enabled: false,
+            host: "localhost".into(),
+            port: 5066,
+        }
+    }
+}
+
+/// `logging.metrics.*`: the periodic stats event (Beats logs its metrics every 30 s; the
+/// sensor publishes them as an event into the output, `event.dataset: sensor.stats`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Publish the stats event.
+    pub enabled: bool,
+    /// How often (wall clock).
+    #[serde(deserialize_with = "de_duration")]
+    pub period: Duration,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            period: Duration::from_secs(30),
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
@@ -227,6 +270,10 @@ pub struct Config {
     pub ignore_outgoing: bool,
     /// `name` (shipper name).
     pub name: Option<String>,
+    /// `http.*`.
+    pub http: HttpConfig,
+    /// `logging.metrics.*`.
+    pub metrics: MetricsConfig,
 }
 
 #[cfg(test)]

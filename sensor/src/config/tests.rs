@@ -63,3 +63,34 @@ fn the_example_config_loads() {
         panic!("deploy/config/sensor.yml: {e:#}");
     }
 }
+
+#[test]
+fn overrides_and_monitoring_options() {
+    let c = Config::from_yaml_with(
+        "http:\n  port: 6000\npacketbeat.flows:\n  period: 10s\n",
+        &[
+            "http.enabled=true".into(),
+            "http.host=0.0.0.0".into(),
+            "packetbeat.flows.period=-1".into(),
+            "logging.metrics.period=5s".into(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        c.http,
+        HttpConfig {
+            enabled: true,
+            host: "0.0.0.0".into(),
+            port: 6000
+        }
+    );
+    assert_eq!(c.flows.period, None);
+    assert_eq!(c.metrics.period, std::time::Duration::from_secs(5));
+    assert!(c.metrics.enabled);
+    let e = Config::from_yaml_with("", &["http.enabled".into()]).unwrap_err();
+    assert!(format!("{e:#}").contains("KEY=VALUE"), "{e:#}");
+    let e = Config::from_yaml_with("", &["http.nope=1".into()]).unwrap_err();
+    assert!(format!("{e:#}").contains("nope"), "{e:#}");
+    let e = Config::from_yaml("logging.metrics.period: 0s").unwrap_err();
+    assert!(format!("{e:#}").contains("at least 1s"), "{e:#}");
+}

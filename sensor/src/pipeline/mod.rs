@@ -180,7 +180,10 @@ impl Pipeline {
             decode: self.decoder.stats.clone(),
             defrag: self.decoder.defrag.stats.clone(),
             reassembly: self.core.rstats.clone(),
-            pipeline: self.core.stats.clone(),
+            pipeline: PipelineStats {
+                flows_active: self.core.index.len() as u64,
+                ..self.core.stats.clone()
+            },
             protocols: ProtoId::ALL
                 .iter()
                 .copied()
@@ -188,6 +191,12 @@ impl Pipeline {
                 .collect(),
             output: self.core.out.stats.clone(),
         }
+    }
+
+    /// Publish a ready-made event (the stats event) through this pipeline's output.
+    pub fn emit_value(&mut self, ev: &serde_json::Map<String, serde_json::Value>) {
+        let line = self.core.enc.value(ev);
+        self.core.out.write(line);
     }
 
     /// The output, e.g. to check for a broken pipe.

@@ -5,7 +5,7 @@
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,8 @@ use crate::config::Config;
 use crate::decode::LinkType;
 use crate::output::Output;
 use crate::pipeline::Pipeline;
-use crate::telemetry::Summary;
+use crate::telemetry::registry::{Telemetry, WorkerView};
+use crate::telemetry::{Summary, PUBLISH_EVERY};
 use crate::time::Ts;
 
 /// Event bytes a worker collects before handing a batch to the output thread.
@@ -70,16 +71,29 @@ impl Write for ChannelWriter {
     }
 }
 
-/// The output thread: writes every line of every batch to `out` until all senders are gone.
-pub fn drain_batches(rx: Receiver<Vec<u8>>, out: &mut Output) {
-    for batch in rx {
-        for line in batch.split(|b| *b == b'\n') {
-            if !line.is_empty() {
-                out.write(line);
+/// The output thread: writes every line of every batch to `out` until all senders are gone,
+/// publishing the output counters to `tel` about once a second.
+pub fn drain_batches(rx: Receiver<Vec<u8>>, out: &mut Output, tel: &Telemetry) {
+    let mut next = Instant::now();
+    loop {
+        match rx.recv_timeout(PUBLISH_EVERY) {
+            Ok(batch) => {
+                for line in batch.split(|b| *b == b'\n') {
+                    if !line.is_empty() {
+                        out.write(line);
+                    }
+                }
             }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if Instant::now() >= next {
+            tel.set_output(&out.stats);
+            next = Instant::now() + PUBLISH_EVERY;
         }
     }
     let _ = out.flush();
+    tel.set_output(&out.stats);
 }
 
 /// What a worker reports when it stops.
@@ -122,9 +136,23 @@ pub fn run_worker(
     mut xsk: XskQueue,
     mut pipeline: Pipeline,
     stop: Arc<AtomicBool>,
+    tel: Arc<Telemetry>,
+    index: usize,
 ) -> WorkerReport {
     let mut last_flush = Instant::now();
+    let mut next_publish = Instant::now();
     let queue = xsk.queue;
+    let publish = |xsk: &XskQueue, pipeline: &Pipeline, summary: Option<Summary>| {
+        tel.set_worker(
+            index,
+            WorkerView {
+                queue: Some(queue),
+                summary: summary.unwrap_or_else(|| pipeline.summary()),
+                xsk: Some(xsk.stats().unwrap_or_default()),
+                frames: xsk.frames,
+            },
+        );
+    };
     while !stop.load(Ordering::Relaxed) {
         // One clock read per batch.
         let now = Ts::now();
@@ -144,9 +172,14 @@ pub fn run_worker(
         if last_flush.elapsed() >= FLUSH_EVERY {
             pipeline.flush_output();
             last_flush = Instant::now();
+            if last_flush >= next_publish {
+                publish(&xsk, &pipeline, None);
+                next_publish = last_flush + PUBLISH_EVERY;
+            }
         }
     }
     let summary = pipeline.finish();
+    publish(&xsk, &pipeline, Some(summary.clone()));
     WorkerReport {
         queue,
         summary,

@@ -1,4 +1,9 @@
-//! Counters per stage, printed by `--summary` and (later) exported on the metrics endpoint.
+//! Counters per stage: printed by `--summary`, published live in the [`registry::Telemetry`]
+//! that the monitoring endpoint ([`http`]) and the periodic stats event read.
+
+pub mod expose;
+pub mod http;
+pub mod registry;
 
 use std::fmt::Write as _;
 
@@ -24,6 +29,8 @@ pub struct PipelineStats {
     pub pending_overflows: u64,
     /// TCP/UDP packets on no enabled protocol's port (counted in flows only).
     pub unclaimed_packets: u64,
+    /// Flows in the table (gauge, set when the summary is taken).
+    pub flows_active: u64,
 }
 
 /// Everything `--summary` prints.
@@ -127,4 +134,72 @@ impl Summary {
         let _ = writeln!(s);
         s
     }
+}
+
+/// How often live counters are published to the [`registry::Telemetry`].
+pub const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Wall-clock schedule of a publisher: counters every [`PUBLISH_EVERY`], the stats event every
+/// `logging.metrics.period` (when enabled).
+#[derive(Debug)]
+pub struct Ticker {
+    next_publish: std::time::Instant,
+    next_stats: Option<std::time::Instant>,
+    period: std::time::Duration,
+}
+
+impl Ticker {
+    /// A schedule starting now.
+    pub fn new(metrics: &crate::config::MetricsConfig) -> Ticker {
+        let now = std::time::Instant::now();
+        Ticker {
+            next_publish: now + PUBLISH_EVERY,
+            next_stats: metrics.enabled.then(|| now + metrics.period),
+            period: metrics.period,
+        }
+    }
+
+    /// (publish counters now, publish a stats event now).
+    pub fn due(&mut self) -> (bool, bool) {
+        let now = std::time::Instant::now();
+        let publish = now >= self.next_publish;
+        if publish {
+            self.next_publish = now + PUBLISH_EVERY;
+        }
+        let stats = match self.next_stats {
+            Some(t) if now >= t => {
+                self.next_stats = Some(now + self.period);
+                true
+            }
+            _ => false,
+        };
+        (publish || stats, stats)
+    }
+
+    /// The stats event period in milliseconds.
+    pub fn period_ms(&self) -> u64 {
+        u64::try_from(self.period.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// The stats event now, from everything published to `t` (counts it).
+pub fn stats_event(
+    t: &registry::Telemetry,
+    period_ms: u64,
+) -> serde_json::Map<String, serde_json::Value> {
+    t.count_stats_event();
+    expose::stats_event(&t.samples(), crate::time::Ts::now(), period_ms)
+}
+
+/// Start the monitoring endpoint when `http.enabled`.
+pub fn serve_if_enabled(
+    cfg: &crate::config::Config,
+    t: &std::sync::Arc<registry::Telemetry>,
+) -> anyhow::Result<Option<http::Server>> {
+    if !cfg.http.enabled {
+        return Ok(None);
+    }
+    let s = http::serve(&cfg.http.host, cfg.http.port, t.clone())?;
+    eprintln!("sensor: monitoring endpoint on http://{}/metrics", s.addr);
+    Ok(Some(s))
 }
