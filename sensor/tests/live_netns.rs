@@ -116,6 +116,7 @@ fn tx_multiset(events: &[Value]) -> BTreeMap<String, usize> {
     for e in events
         .iter()
         .filter(|e| e["type"] != "flow" && e["type"] != "icmp")
+        .filter(|e| e["event"]["kind"] != "metric")
     {
         *m.entry(tx_key(e)).or_insert(0) += 1;
     }
@@ -163,6 +164,17 @@ fn flow_map(events: &[Value]) -> BTreeMap<String, BTreeMap<String, (u64, u64)>> 
         m.insert(key, per);
     }
     m
+}
+
+/// `name{label="value"} value` lines of a Prometheus exposition.
+fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_owned(), v.parse().ok()?))
+        })
+        .collect()
 }
 
 fn traffic(lab: &Lab) {
@@ -255,9 +267,34 @@ fn live_matches_the_mirror(mode: &str, tag: &str) {
     lab.spawn(&srv, &["python3", "-c", ECHO_SERVER]);
     lab.wait_tcp(&srv, 7777);
     let cap = tcpdump(&mut lab, &srv, "sm0", "mirror");
-    let sensor = Sensor::start(&lab, BIN, &["--xdp-mode", mode, "--summary"]);
+    let sensor = Sensor::start(
+        &lab,
+        BIN,
+        &[
+            "--xdp-mode",
+            mode,
+            "--summary",
+            "-E",
+            "http.enabled=true",
+            "-E",
+            "http.host=127.0.0.1",
+            "-E",
+            "logging.metrics.period=1s",
+        ],
+    );
     assert!(lab.xdp_attached(&lab.sen, "span0"), "XDP program attached");
     traffic(&lab);
+    // Counters are published about once a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let scrape = |path: &str| {
+        lab.run(
+            &lab.sen,
+            &["curl", "-sf", &format!("http://127.0.0.1:5066{path}")],
+        )
+    };
+    let metrics = parse_metrics(&scrape("/metrics"));
+    assert_eq!(scrape("/readyz").trim(), "ready");
+    assert_eq!(scrape("/healthz").trim(), "ok");
     stop_capture(&cap);
     let (live, stderr) = sensor.stop();
     eprintln!("{}", stderr.join("\n"));
@@ -297,6 +334,50 @@ fn live_matches_the_mirror(mode: &str, tag: &str) {
     assert!(
         methods.contains(&"SET") && methods.contains(&"GET"),
         "redis events: {redis:#?}"
+    );
+    // The monitoring endpoint agreed with the events while the sensor ran.
+    let m = |k: &str| {
+        metrics
+            .get(k)
+            .copied()
+            .unwrap_or_else(|| panic!("no metric {k}"))
+    };
+    for (proto, n) in [
+        ("http", http.len()),
+        ("dns", dns.len()),
+        ("redis", redis.len()),
+    ] {
+        assert_eq!(
+            m(&format!(
+                "sensor_protocol_transactions_total{{protocol=\"{proto}\"}}"
+            )),
+            n as f64,
+            "{proto} transactions in /metrics"
+        );
+    }
+    let redirected = m("sensor_xdp_verdict_packets_total{verdict=\"redirected\"}");
+    let received: f64 = metrics
+        .iter()
+        .filter(|(k, _)| k.starts_with("sensor_afxdp_rx_frames_total"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(redirected > 0.0);
+    assert_eq!(
+        redirected, received,
+        "every redirected frame reached a worker"
+    );
+    assert_eq!(
+        m("sensor_afxdp_rx_ring_full_frames_total{queue=\"0\"}"),
+        0.0
+    );
+    assert!(
+        m("sensor_xdp_verdict_packets_total{verdict=\"passed\"}") > 0.0,
+        "unclaimed traffic passed"
+    );
+    assert!(m("sensor_flow_kernel_active_flows") > 0.0);
+    assert!(
+        live.iter().any(|e| e["event"]["dataset"] == "sensor.stats"),
+        "a periodic stats event was published"
     );
     let echo: Vec<&Value> = of_type(&live, "flow")
         .into_iter()
