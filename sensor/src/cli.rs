@@ -241,8 +241,8 @@ pub fn main_with(cli: Cli) -> Result<()> {
                 xsk,
                 summary: common.summary,
             };
-            let out = open_output(&common, &cfg)?;
-            crate::live::run(cfg, opts, out)
+            let target = cfg.clone();
+            crate::live::run(cfg, opts, || open_output(&common, &target))
         }
         Command::CheckConfig { common } => {
             let cfg = load_config(&common)?;

@@ -158,13 +158,17 @@ fn report_flows(
     ended
 }
 
-/// Run live capture until SIGINT/SIGTERM.
-pub fn run(cfg: Config, opts: LiveOptions, mut out: Output) -> Result<()> {
+/// Run live capture until SIGINT/SIGTERM. The output is opened (`open_output`) after the
+/// privileged start-up, when capabilities are gone.
+pub fn run(
+    cfg: Config,
+    opts: LiveOptions,
+    open_output: impl FnOnce() -> Result<Output>,
+) -> Result<()> {
+    crate::privs::check_live()?;
     let stop = Arc::new(AtomicBool::new(false));
-    stop_on_signals(stop.clone()).context("installing signal handlers")?;
     let tel = Telemetry::new(opts.queues.unwrap_or(1) as usize);
-    // Up before the data plane: /healthz answers during start-up, /readyz once capturing.
-    let _http = telemetry::serve_if_enabled(&cfg, &tel)?;
+    let http = telemetry::bind_if_enabled(&cfg)?;
     let mut ticker = telemetry::Ticker::new(&cfg.metrics);
     let (tcp_ports, udp_ports, icmp) = filter_ports(&cfg);
     let xo = XdpOptions {
@@ -199,6 +203,24 @@ pub fn run(cfg: Config, opts: LiveOptions, mut out: Output) -> Result<()> {
         dp.register_xsk(q, s.fd())?;
         socks.push(s);
     }
+    // Everything privileged is done: drop capabilities while this is the only thread.
+    let keep_ptrace = ProtoId::ALL
+        .iter()
+        .any(|&id| cfg.protocols.get(id).monitor_processes);
+    let kept = crate::privs::drop_after_startup(keep_ptrace, &mut || dp.flows().is_ok())
+        .context("dropping capabilities")?;
+    eprintln!(
+        "sensor: capabilities dropped; kept: [{}]{}",
+        kept.caps.join(", "),
+        if kept.bounding_kept {
+            " (bounding set unchanged: no CAP_SETPCAP; no_new_privs set)"
+        } else {
+            ""
+        }
+    );
+    stop_on_signals(stop.clone()).context("installing signal handlers")?;
+    let _http = telemetry::spawn_http(http, &tel)?;
+    let mut out = open_output()?;
     let (tx, rx) = worker::output_channel();
     let out_tel = tel.clone();
     let out_thread = std::thread::Builder::new()

@@ -518,3 +518,121 @@ fn ring_overflow_is_counted_and_the_sensor_recovers() {
         "ring counters reported"
     );
 }
+
+/// The capability sets of every thread of `pid` (CapInh, CapPrm, CapEff, CapBnd, CapAmb) and
+/// NoNewPrivs.
+fn thread_caps(pid: u32) -> Vec<BTreeMap<String, String>> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let status = std::fs::read_to_string(t.unwrap().path().join("status")).unwrap();
+        out.push(
+            status
+                .lines()
+                .filter(|l| l.starts_with("Cap") || l.starts_with("NoNewPrivs"))
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+                .collect(),
+        );
+    }
+    out
+}
+
+/// `ip netns exec` runs the sensor in place (exec), so the child's pid is the sensor's.
+fn sensor_pid(s: &Sensor) -> u32 {
+    let pid = s.child.id();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(
+        comm.trim(),
+        "sensor",
+        "ip netns exec did not exec the sensor"
+    );
+    pid
+}
+
+#[test]
+fn capabilities_are_dropped_after_start_up_and_required_at_start() {
+    if !root_or_skip("capabilities_are_dropped_after_start_up_and_required_at_start") {
+        return;
+    }
+    let mut lab = Lab::new("p");
+    lab.nginx(&[("hello.txt", "hello from the lab\n")]);
+    const NONE: &str = "0000000000000000";
+    let sensor = Sensor::start(
+        &lab,
+        BIN,
+        &["-E", "http.enabled=true", "-E", "http.host=127.0.0.1"],
+    );
+    // The threads started after the drop (workers, output, signals, http) inherit nothing.
+    let all = thread_caps(sensor_pid(&sensor));
+    assert!(
+        all.len() >= 4,
+        "worker, output, signal and http threads: {all:?}"
+    );
+    for t in &all {
+        for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            assert_eq!(t[set], NONE, "{set} of a thread: {t:?}");
+        }
+        assert_eq!(t["NoNewPrivs"], "1");
+    }
+    // It still works without them: transactions, flows from the kernel map, the endpoint.
+    lab.run(
+        &lab.cli,
+        &[
+            "curl",
+            "-sf",
+            "-o",
+            "/dev/null",
+            "http://198.18.40.2/hello.txt",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let m = lab.run(&lab.sen, &["curl", "-sf", "http://127.0.0.1:5066/metrics"]);
+    assert!(
+        m.contains("sensor_protocol_transactions_total{protocol=\"http\"} 1"),
+        "{m}"
+    );
+    let (live, _) = sensor.stop();
+    assert_eq!(of_type(&live, "http").len(), 1);
+    assert!(of_type(&live, "flow")
+        .iter()
+        .any(|e| e["flow"]["final"] == true));
+
+    // monitor_processes keeps exactly what reading other processes' /proc/PID/fd needs.
+    let sensor = Sensor::start(
+        &lab,
+        BIN,
+        &[
+            "-E",
+            "packetbeat.protocols=[{type: http, monitor_processes: true}]",
+        ],
+    );
+    let want = format!("{:016x}", (1u64 << 19) | (1u64 << 2)); // SYS_PTRACE, DAC_READ_SEARCH
+    for t in thread_caps(sensor_pid(&sensor)) {
+        assert_eq!(t["CapEff"], want, "{t:?}");
+        assert_eq!(t["CapPrm"], want, "{t:?}");
+    }
+    drop(sensor.stop());
+
+    // Missing a needed capability: a clear refusal, nothing attached.
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.sen,
+            "setpriv",
+            "--bounding-set",
+            "-net_raw",
+            "--",
+            BIN,
+        ])
+        .args(["run", "--interface", &lab.span_if])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("CAP_NET_RAW") && err.contains("missing"),
+        "{err}"
+    );
+    assert!(!lab.xdp_attached(&lab.sen, "span0"));
+}

@@ -39,7 +39,7 @@ const PIP_PACKAGES: &[&str] = &[
 const K8S_VERSIONS: &[&str] = &["1.29.0", "1.37.0"];
 
 /// The only capabilities the sensor gets, in the DaemonSet and in the systemd unit.
-const CAPS: &[&str] = &["BPF", "NET_ADMIN", "NET_RAW", "PERFMON"];
+const CAPS: &[&str] = &["BPF", "NET_ADMIN", "NET_RAW"];
 
 /// Label of the span-port nodes (overlays/span selects them, overlays/host avoids them).
 const SPAN_LABEL: &str = "packet-sensor/span-port";
@@ -417,7 +417,7 @@ fn daemonsets_hold_the_security_and_operations_properties() {
             .into_iter()
             .collect();
         let want: BTreeSet<String> = CAPS.iter().map(|c| (*c).to_owned()).collect();
-        assert_eq!(added, want, "{ctx}: exactly the four capabilities");
+        assert_eq!(added, want, "{ctx}: exactly the three capabilities");
         let seccomp = sc
             .pointer("/seccompProfile/type")
             .or_else(|| pod.pointer("/securityContext/seccompProfile/type"));
@@ -892,7 +892,7 @@ fn systemd_unit_is_valid_and_hardened() {
         let v = directive(k);
         assert_eq!(v.len(), 1, "{k} once");
         let got: BTreeSet<String> = v[0].split_whitespace().map(str::to_owned).collect();
-        assert_eq!(got, caps, "{k}: exactly the four capabilities");
+        assert_eq!(got, caps, "{k}: exactly the three capabilities");
     }
     for (k, v) in [
         ("NoNewPrivileges", "yes"),

@@ -29,8 +29,7 @@ use sensor_common::{
 };
 pub use sys::boot_ns;
 use sys::{
-    check_privileges, ethtool_queues, ifindex, link_create, prog_test_run, XDP_FLAGS_DRV_MODE,
-    XDP_FLAGS_SKB_MODE,
+    ethtool_queues, ifindex, link_create, prog_test_run, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE,
 };
 pub use types::{BootClock, DirCount, Endpoint, KernelFlow, XdpStats};
 
@@ -119,7 +118,6 @@ impl DataPlane {
         if object.is_empty() {
             bail!("{NO_OBJECT}");
         }
-        check_privileges()?;
         let ifindex = ifindex(&opts.iface)?;
         let span = u8::from(opts.span);
         let icmp = u8::from(opts.icmp);

@@ -29,10 +29,20 @@ pub struct Server {
 
 /// Bind `host:port` now (errors are start-up errors) and serve in the background.
 pub fn serve(host: &str, port: u16, t: Arc<Telemetry>) -> Result<Server> {
-    let std_listener = std::net::TcpListener::bind((host, port)).with_context(|| {
+    spawn(bind(host, port)?, t)
+}
+
+/// Bind the endpoint's socket (before privileges are dropped, the thread comes later).
+pub fn bind(host: &str, port: u16) -> Result<std::net::TcpListener> {
+    let l = std::net::TcpListener::bind((host, port)).with_context(|| {
         format!("cannot listen on {host}:{port} for the monitoring endpoint (http.host/http.port)")
     })?;
-    std_listener.set_nonblocking(true)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// Serve a bound socket from a background thread.
+pub fn spawn(std_listener: std::net::TcpListener, t: Arc<Telemetry>) -> Result<Server> {
     let addr = std_listener.local_addr()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -196,10 +196,28 @@ pub fn serve_if_enabled(
     cfg: &crate::config::Config,
     t: &std::sync::Arc<registry::Telemetry>,
 ) -> anyhow::Result<Option<http::Server>> {
+    spawn_http(bind_if_enabled(cfg)?, t)
+}
+
+/// Bind the monitoring endpoint's socket when `http.enabled`.
+pub fn bind_if_enabled(
+    cfg: &crate::config::Config,
+) -> anyhow::Result<Option<std::net::TcpListener>> {
     if !cfg.http.enabled {
         return Ok(None);
     }
-    let s = http::serve(&cfg.http.host, cfg.http.port, t.clone())?;
+    http::bind(&cfg.http.host, cfg.http.port).map(Some)
+}
+
+/// Serve a socket from [`bind_if_enabled`].
+pub fn spawn_http(
+    l: Option<std::net::TcpListener>,
+    t: &std::sync::Arc<registry::Telemetry>,
+) -> anyhow::Result<Option<http::Server>> {
+    let Some(l) = l else {
+        return Ok(None);
+    };
+    let s = http::spawn(l, t.clone())?;
     eprintln!("sensor: monitoring endpoint on http://{}/metrics", s.addr);
     Ok(Some(s))
 }

@@ -1,4 +1,4 @@
-//! System calls the loader makes itself: privilege check, interface lookup, bpf_link
+//! System calls the loader makes itself: interface lookup, bpf_link
 //! creation (never the netlink fallback), BPF_PROG_TEST_RUN, CLOCK_BOOTTIME.
 
 use std::ffi::CString;
@@ -21,31 +21,6 @@ pub fn boot_ns() -> u64 {
         .unwrap_or(0)
         .saturating_mul(1_000_000_000)
         .saturating_add(u64::try_from(ts.tv_nsec).unwrap_or(0))
-}
-
-/// Capability numbers (linux/capability.h).
-const CAP_NET_ADMIN: u32 = 12;
-const CAP_SYS_ADMIN: u32 = 21;
-const CAP_BPF: u32 = 39;
-
-/// Refuse early, with a message saying what is missing, when we cannot load or attach.
-pub(super) fn check_privileges() -> Result<()> {
-    let status =
-        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
-    let eff = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .ok_or_else(|| anyhow!("no CapEff line in /proc/self/status"))?;
-    let has = |cap: u32| eff & (1u64 << cap) != 0;
-    if !has(CAP_NET_ADMIN) || !(has(CAP_BPF) || has(CAP_SYS_ADMIN)) {
-        bail!(
-            "live capture needs root, or the capabilities CAP_BPF (or CAP_SYS_ADMIN) and \
-             CAP_NET_ADMIN (effective set is {eff:#x}): run the sensor as root, e.g. with \
-             `cargo xtask run`, or `setcap cap_bpf,cap_net_admin,cap_perfmon+ep` on the binary"
-        );
-    }
-    Ok(())
 }
 
 /// Interface index in the calling thread's network namespace.
