@@ -96,6 +96,7 @@ fn unreachable_broker_spools_then_next_start_replays() {
         config: Some(cfg_file),
         output: None,
         summary: true,
+        set: Vec::new(),
     };
     replay(std::slice::from_ref(&file), &common).unwrap();
     let got = consume_all(

@@ -63,6 +63,7 @@ fn corpus_to_kafka_matches_stdout_exactly_once() {
         config: Some(cfg.clone()),
         output: None,
         summary: true,
+        set: Vec::new(),
     };
     let t = Instant::now();
     // Some public captures have link types the sensor does not read: replay reports the first
