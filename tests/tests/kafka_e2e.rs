@@ -141,6 +141,7 @@ fn output_flag_overrides_hosts_and_custom_key() {
                 .unwrap(),
         ),
         summary: false,
+        set: Vec::new(),
     };
     replay(std::slice::from_ref(&file), &common).unwrap();
     let got = consume_all(
