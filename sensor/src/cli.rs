@@ -110,7 +110,7 @@ pub fn replay(files: &[PathBuf], common: &Common) -> Result<()> {
     // SIGINT/SIGTERM end the replay early but cleanly: what was read is flushed (pending
     // transactions, final flows, the output drained or spooled).
     let stop = Arc::new(AtomicBool::new(false));
-    crate::live::stop_on_signals(stop.clone())?;
+    crate::live::stop_on_signals(stop.clone(), None)?;
     tel.set_ready(true);
     let mut frames = 0u64;
     for f in files {
@@ -240,6 +240,8 @@ pub fn main_with(cli: Cli) -> Result<()> {
                 queues,
                 xsk,
                 summary: common.summary,
+                config_path: common.config.clone(),
+                overrides: common.set.clone(),
             };
             let target = cfg.clone();
             crate::live::run(cfg, opts, || open_output(&common, &target))

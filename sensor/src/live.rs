@@ -41,6 +41,10 @@ pub struct LiveOptions {
     pub xsk: XskOptions,
     /// Print counters at the end.
     pub summary: bool,
+    /// The configuration file, read again on SIGHUP.
+    pub config_path: Option<std::path::PathBuf>,
+    /// `-E` settings, applied again on SIGHUP.
+    pub overrides: Vec<String>,
 }
 
 /// The TCP and UDP ports of the enabled protocols, and whether ICMP is on.
@@ -93,9 +97,9 @@ pub fn kernel_to_flow(key: &sensor_common::FlowKey, kf: &KernelFlow, clock: &Boo
     f
 }
 
-/// Set `stop` on SIGINT or SIGTERM; SIGHUP is logged and ignored (handlers installed before this
-/// returns).
-pub fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<()> {
+/// Set `stop` on SIGINT or SIGTERM; SIGHUP sets `reload` (without one — replay — it is logged
+/// and ignored). The handlers are installed before this returns.
+pub fn stop_on_signals(stop: Arc<AtomicBool>, reload: Option<Arc<AtomicBool>>) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -114,9 +118,11 @@ pub fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<()> {
                 tokio::select! {
                     _ = term.recv() => break,
                     _ = int.recv() => break,
-                    // Reloading the configuration is not supported yet: SIGHUP must not end the
-                    // sensor (systemd's ExecReload sends it).
-                    _ = hup.recv() => eprintln!("sensor: SIGHUP: configuration reload is not supported yet; ignored"),
+                    // SIGHUP never ends the sensor (systemd's ExecReload sends it).
+                    _ = hup.recv() => match &reload {
+                        Some(r) => r.store(true, Ordering::SeqCst),
+                        None => eprintln!("sensor: SIGHUP: nothing to reload while replaying; ignored"),
+                    },
                 }
             }
         });
@@ -156,6 +162,41 @@ fn report_flows(
     };
     let _ = w.flush();
     ended
+}
+
+/// Read the configuration again (SIGHUP). Protocol, flow, tag/field and stats options apply;
+/// what needs a restart (interface, output, monitoring endpoint, ICMP on/off, which is compiled
+/// into the XDP program) keeps its running value, with a warning.
+fn reloaded(old: &Config, opts: &LiveOptions) -> Result<Config> {
+    let mut new = Config::load_with(opts.config_path.as_deref(), &opts.overrides)?;
+    let mut kept = Vec::new();
+    if new.interfaces != old.interfaces {
+        kept.push("packetbeat.interfaces");
+        new.interfaces = old.interfaces.clone();
+    }
+    if new.output != old.output {
+        kept.push("output");
+        new.output = old.output.clone();
+    }
+    if new.http != old.http {
+        kept.push("http");
+        new.http = old.http.clone();
+    }
+    let icmp = |c: &Config| c.protocols.get(ProtoId::Icmp).enabled;
+    if icmp(&new) != icmp(old) {
+        kept.push("icmp.enabled");
+        let was = old.protocols.get(ProtoId::Icmp).clone();
+        if let Some(slot) = new.protocols.common.get_mut(ProtoId::Icmp as usize) {
+            slot.enabled = was.enabled;
+        }
+    }
+    if !kept.is_empty() {
+        eprintln!(
+            "sensor: reload: {} changed; that needs a restart, the running value is kept",
+            kept.join(", ")
+        );
+    }
+    Ok(new)
 }
 
 /// Run live capture until SIGINT/SIGTERM. The output is opened (`open_output`) after the
@@ -218,7 +259,8 @@ pub fn run(
             ""
         }
     );
-    stop_on_signals(stop.clone()).context("installing signal handlers")?;
+    let reload = Arc::new(AtomicBool::new(false));
+    stop_on_signals(stop.clone(), Some(reload.clone())).context("installing signal handlers")?;
     let _http = telemetry::spawn_http(http, &tel)?;
     let mut out = open_output()?;
     let (tx, rx) = worker::output_channel();
@@ -231,10 +273,13 @@ pub fn run(
         })?;
     let ncpu = worker::cpu_count();
     let mut workers = Vec::new();
+    let mut reconfig = Vec::new();
     for (i, s) in socks.into_iter().enumerate() {
         let p = worker::worker_pipeline(&cfg, tx.clone());
         let stop = stop.clone();
         let tel = tel.clone();
+        let (ctx, crx) = std::sync::mpsc::channel();
+        reconfig.push(ctx);
         workers.push(
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
@@ -242,7 +287,7 @@ pub fn run(
                     if let Err(e) = worker::pin_to_core(i % ncpu) {
                         eprintln!("sensor: worker {i}: cannot pin to core {}: {e}", i % ncpu);
                     }
-                    worker::run_worker(s, p, stop, tel, i)
+                    worker::run_worker(s, p, stop, tel, i, crx)
                 })?,
         );
     }
@@ -256,6 +301,7 @@ pub fn run(
             "host (unmatched passed)"
         }
     );
+    let mut cfg = cfg;
     let mut kf = KernelFlows::new();
     let mut enc = Encoder::new(cfg.global.clone());
     let mut w = ChannelWriter::new(tx.clone());
@@ -274,6 +320,37 @@ pub fn run(
             tel.set_unhealthy("the output thread stopped".into());
             eprintln!("sensor: the output thread stopped; shutting down");
             break;
+        }
+        if reload.swap(false, Ordering::SeqCst) {
+            match reloaded(&cfg, &opts) {
+                Ok(new) => {
+                    let (tcp, udp, _) = filter_ports(&new);
+                    match dp.set_ports(&tcp, &udp) {
+                        Ok(()) => {
+                            for c in &reconfig {
+                                let _ = c.send(worker::worker_config(&new));
+                            }
+                            if new.metrics != cfg.metrics {
+                                ticker = telemetry::Ticker::new(&new.metrics);
+                            }
+                            enc.global = new.global.clone();
+                            cfg = new;
+                            tel.count_reload(true);
+                            eprintln!(
+                                "sensor: configuration reloaded (XDP ports tcp={tcp:?} udp={udp:?})"
+                            );
+                        }
+                        Err(e) => {
+                            tel.count_reload(false);
+                            eprintln!("sensor: reload failed: updating the XDP port filter: {e:#}; keeping the running configuration");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tel.count_reload(false);
+                    eprintln!("sensor: reload failed: {e:#}; keeping the running configuration");
+                }
+            }
         }
         let (counters, stats) = ticker.due();
         if counters {

@@ -636,3 +636,92 @@ fn capabilities_are_dropped_after_start_up_and_required_at_start() {
     );
     assert!(!lab.xdp_attached(&lab.sen, "span0"));
 }
+
+#[test]
+fn sighup_reloads_protocol_options_and_keeps_running_on_a_bad_file() {
+    if !root_or_skip("sighup_reloads_protocol_options_and_keeps_running_on_a_bad_file") {
+        return;
+    }
+    let mut lab = Lab::new("h");
+    lab.nginx(&[("hello.txt", "hello from the lab\n")]);
+    lab.dnsmasq("www.lab.test");
+    let cfg = lab.dir.join("sensor.yml");
+    let write = |text: &str| std::fs::write(&cfg, text).unwrap();
+    write("packetbeat.protocols:\n- type: http\n  ports: [80]\n- type: dns\n  ports: [53]\n");
+    let mut sensor = Sensor::start(&lab, BIN, &["-c", cfg.to_str().unwrap()]);
+    let curl = || {
+        lab.run(
+            &lab.cli,
+            &[
+                "curl",
+                "-sf",
+                "-o",
+                "/dev/null",
+                "http://198.18.40.2/hello.txt",
+            ],
+        )
+    };
+    let dig = || {
+        let a = lab.run(
+            &lab.cli,
+            &[
+                "dig",
+                "+short",
+                "+tries=1",
+                "+time=3",
+                "@198.18.40.2",
+                "www.lab.test",
+                "A",
+            ],
+        );
+        assert_eq!(a.trim(), "198.18.40.2");
+    };
+    let hup = |s: &Sensor| sh(&["kill", "-HUP", &s.child.id().to_string()]);
+    curl();
+    dig();
+    // HTTP off, DNS tagged: applies to what comes next, without a restart.
+    write(
+        "packetbeat.protocols:\n- type: http\n  enabled: false\n- type: dns\n  ports: [53]\n  tags: [after-reload]\n",
+    );
+    hup(&sensor);
+    sensor.wait_for("configuration reloaded", Duration::from_secs(10));
+    // Workers pick the new configuration up within their flush interval.
+    std::thread::sleep(Duration::from_millis(500));
+    curl();
+    dig();
+    // A broken file: an error naming it, the running configuration stays.
+    write("packetbeat.protocols:\n- type: dns\n  portz: [53]\n");
+    hup(&sensor);
+    sensor.wait_for("reload failed", Duration::from_secs(10));
+    dig();
+    std::thread::sleep(Duration::from_millis(800));
+    let (live, stderr) = sensor.stop();
+    let log = stderr.join("\n");
+    assert!(log.contains("portz"), "the error names the bad key: {log}");
+    let http = of_type(&live, "http");
+    assert_eq!(
+        http.len(),
+        1,
+        "only the request before the reload: {http:#?}"
+    );
+    let dns = of_type(&live, "dns");
+    assert_eq!(dns.len(), 3, "{dns:#?}");
+    let tagged = dns
+        .iter()
+        .filter(|e| {
+            e["tags"]
+                .as_array()
+                .is_some_and(|t| t.contains(&"after-reload".into()))
+        })
+        .count();
+    assert_eq!(
+        tagged, 2,
+        "the two queries after the reload are tagged: {dns:#?}"
+    );
+    // The second HTTP connection still got its flow record from the kernel map.
+    let http_flows = of_type(&live, "flow")
+        .into_iter()
+        .filter(|e| e["destination"]["port"] == 80 && e["flow"]["final"] == true)
+        .count();
+    assert_eq!(http_flows, 2);
+}

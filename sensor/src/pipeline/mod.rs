@@ -193,6 +193,29 @@ impl Pipeline {
         }
     }
 
+    /// Apply a reloaded configuration (SIGHUP): new connections use the new protocol options
+    /// and ports; sessions already running keep the dissector state they were built with but
+    /// publish with the new common options (tags, fields, send_request, ...). A disabled
+    /// protocol's running sessions finish normally.
+    pub fn reconfigure(&mut self, cfg: Config) {
+        let c = &mut self.core;
+        c.ports = PortMap::new(&cfg);
+        let icmp_on = cfg.protocols.get(ProtoId::Icmp).enabled;
+        if !icmp_on && c.icmp.is_some() {
+            // Publish what the ICMP session holds before it goes.
+            let now = c.now;
+            c.icmp_idle(now, |icmp, cx| icmp.on_close(cx, CloseReason::EndOfInput));
+            c.icmp = None;
+        } else if icmp_on && c.icmp.is_none() {
+            c.icmp = Some(AnyDissector::new(ProtoId::Icmp, &cfg.protocols.specific));
+        }
+        c.enc.global = cfg.global.clone();
+        if c.cfg.flows.period != cfg.flows.period {
+            c.next_report = cfg.flows.period.map(|p| c.now.add(p));
+        }
+        c.cfg = cfg;
+    }
+
     /// Publish a ready-made event (the stats event) through this pipeline's output.
     pub fn emit_value(&mut self, ev: &serde_json::Map<String, serde_json::Value>) {
         let line = self.core.enc.value(ev);

@@ -138,6 +138,7 @@ pub fn run_worker(
     stop: Arc<AtomicBool>,
     tel: Arc<Telemetry>,
     index: usize,
+    reconfig: Receiver<Config>,
 ) -> WorkerReport {
     let mut last_flush = Instant::now();
     let mut next_publish = Instant::now();
@@ -172,6 +173,9 @@ pub fn run_worker(
         if last_flush.elapsed() >= FLUSH_EVERY {
             pipeline.flush_output();
             last_flush = Instant::now();
+            while let Ok(c) = reconfig.try_recv() {
+                pipeline.reconfigure(c);
+            }
             if last_flush >= next_publish {
                 publish(&xsk, &pipeline, None);
                 next_publish = last_flush + PUBLISH_EVERY;
@@ -191,9 +195,17 @@ pub fn run_worker(
 /// A pipeline for a live worker: its own flow reports off (the kernel map is the source of
 /// truth for flow records in live mode), events into a channel writer.
 pub fn worker_pipeline(cfg: &Config, tx: SyncSender<Vec<u8>>) -> Pipeline {
+    Pipeline::new(
+        worker_config(cfg),
+        Output::from_writer(Box::new(ChannelWriter::new(tx))),
+    )
+}
+
+/// A live worker's configuration: `cfg` without flow reports (the kernel map reports flows).
+pub fn worker_config(cfg: &Config) -> Config {
     let mut cfg = cfg.clone();
     cfg.flows.enabled = false;
-    Pipeline::new(cfg, Output::from_writer(Box::new(ChannelWriter::new(tx))))
+    cfg
 }
 
 /// The bounded channel every worker sends its event batches into (clone the sender per worker).

@@ -76,6 +76,8 @@ struct State {
     xdp: Option<XdpStats>,
     kernel: Option<KernelFlowView>,
     stats_events: u64,
+    reloads_ok: u64,
+    reloads_failed: u64,
 }
 
 /// Shared between the threads of one sensor process.
@@ -182,6 +184,16 @@ impl Telemetry {
         self.state().kernel = Some(k);
     }
 
+    /// Count a configuration reload (SIGHUP).
+    pub fn count_reload(&self, ok: bool) {
+        let mut s = self.state();
+        if ok {
+            s.reloads_ok += 1;
+        } else {
+            s.reloads_failed += 1;
+        }
+    }
+
     /// Count one published stats event.
     pub fn count_stats_event(&self) {
         self.state().stats_events += 1;
@@ -199,6 +211,12 @@ impl Telemetry {
             "Periodic stats events published",
             None,
             s.stats_events,
+        );
+        out.kinds(
+            "sensor_config_reloads_total",
+            "Configuration reloads (SIGHUP) by result",
+            "result",
+            &[("ok", s.reloads_ok), ("failed", s.reloads_failed)],
         );
         drop(s);
         samples_process(&mut out, self);
