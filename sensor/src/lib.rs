@@ -24,6 +24,7 @@ pub mod flow;
 pub mod live;
 pub mod output;
 pub mod pipeline;
+pub mod procs;
 pub mod proto;
 pub mod reassembly;
 pub mod telemetry;
