@@ -16,10 +16,11 @@
 //! An endpoint is *local* when it is a loopback address or an address of one of this network
 //! namespace's interfaces (`getifaddrs`, refreshed at each rescan), as in Packetbeat; an
 //! endpoint bound exactly (present in the tables with its own address) is local by
-//! definition. Non-local endpoints never trigger a rescan.
+//! definition — this includes `0.0.0.0:68` of a DHCP client, which sends from the unspecified
+//! address. Non-local endpoints never trigger a rescan.
 //!
 //! **Network namespaces.** `/proc/net/*` (a link to `/proc/self/net`) and `getifaddrs` show the
-//! sockets and addresses of the network namespace of the *reading* thread. Sockets of other
+//! sockets and addresses of the network namespace of the *reader* (the sensor process). Sockets of other
 //! namespaces (containers, pods with their own netns) are not found, even though their
 //! processes appear under `/proc`. Run the sensor in the namespace whose traffic it captures
 //! (`hostNetwork`), or the lookups for the other namespaces' endpoints return `None`.

@@ -82,6 +82,7 @@ fn own_tcp_listener_and_udp_socket() {
     assert!(Arc::ptr_eq(&p, &q), "one cached process for both sockets");
 
     let s = w.stats();
+    eprintln!("{s:?}");
     assert_eq!((s.lookups, s.hits, s.misses), (2, 2, 0));
     assert_eq!(s.rescans, 1, "the second lookup is a cache hit");
     assert_eq!(s.errors, 0);
@@ -445,6 +446,16 @@ fn unreadable_proc_is_not_fatal() {
     let before = ev.clone();
     w.enrich(&mut ev, Instant::now());
     assert_eq!(ev, before);
+}
+
+#[test]
+fn watcher_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ProcessWatcher>();
+    send_sync::<Arc<ProcessInfo>>();
+    let w = std::thread::spawn(ProcessWatcher::new).join().unwrap();
+    assert_eq!(w.stats(), ProcStats::default());
+    assert_eq!(w.proc_root(), Path::new("/proc"));
 }
 
 #[test]
