@@ -25,6 +25,7 @@ pub mod live;
 pub mod output;
 pub mod pipeline;
 pub mod privs;
+pub mod procs;
 pub mod proto;
 pub mod reassembly;
 pub mod telemetry;
