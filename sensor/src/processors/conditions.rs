@@ -132,7 +132,7 @@ impl Condition {
             (Some(_), Some(_)) => {
                 let names: Vec<&str> = m.keys().map(String::as_str).collect();
                 return Err(format!(
-                    "{path}: a condition takes exactly one of {} but has {}; combine them with `and` or `or`",
+                    "{path}: a condition takes exactly one of {}, but this one has {}; combine several with `and` or `or`",
                     CONDITION_NAMES.join(", "),
                     names.join(", ")
                 ));
@@ -293,15 +293,15 @@ impl Condition {
                 _ => false,
             }),
             Condition::Network(entries) => entries.iter().all(|(f, nets)| {
-                let ips: Vec<IpAddr> = match fields::get(ev, f) {
-                    Some(Value::String(s)) => parse_ip(s).into_iter().collect(),
-                    Some(Value::Array(items)) => items
-                        .iter()
-                        .filter_map(|i| i.as_str().and_then(parse_ip))
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                ips.iter().any(|ip| nets.iter().any(|n| n.contains(*ip)))
+                let in_nets =
+                    |s: &str| parse_ip(s).is_some_and(|ip| nets.iter().any(|n| n.contains(ip)));
+                match fields::get(ev, f) {
+                    Some(Value::String(s)) => in_nets(s),
+                    Some(Value::Array(items)) => {
+                        items.iter().any(|i| i.as_str().is_some_and(in_nets))
+                    }
+                    _ => false,
+                }
             }),
             Condition::HasFields(list) => list.iter().all(|f| fields::has(ev, f)),
             Condition::Or(subs) => subs.iter().any(|c| c.check(ev)),

@@ -1263,7 +1263,7 @@ fn a_condition_takes_a_single_kind() {
         e.contains("exactly one of") && e.contains("contains, equals"),
         "{e}"
     );
-    assert!(e.contains("combine them with `and`"), "{e}");
+    assert!(e.contains("combine several with `and`"), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------
