@@ -384,6 +384,13 @@ fn net_info() -> (Vec<IpAddr>, Vec<String>) {
     (ifaces.into_iter().flat_map(|(_, ips)| ips).collect(), macs)
 }
 
+/// This host, gathered once per process (processors, `network.direction`, `ignore_outgoing`).
+pub fn shared() -> std::sync::Arc<HostInfo> {
+    static HOST: std::sync::LazyLock<std::sync::Arc<HostInfo>> =
+        std::sync::LazyLock::new(|| std::sync::Arc::new(HostInfo::gather()));
+    HOST.clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -303,7 +303,7 @@ pub fn run(
     );
     let mut cfg = cfg;
     let mut kf = KernelFlows::new();
-    let mut enc = Encoder::new(cfg.global.clone());
+    let mut enc = Encoder::for_config(&cfg);
     let mut w = ChannelWriter::new(tx.clone());
     let mut next_poll = Instant::now() + FLOW_POLL;
     let mut flow_errors = 0u64;
@@ -333,7 +333,7 @@ pub fn run(
                             if new.metrics != cfg.metrics {
                                 ticker = telemetry::Ticker::new(&new.metrics);
                             }
-                            enc.global = new.global.clone();
+                            enc.reconfigure(&new);
                             cfg = new;
                             tel.count_reload(true);
                             eprintln!(

@@ -725,3 +725,125 @@ fn sighup_reloads_protocol_options_and_keeps_running_on_a_bad_file() {
         .count();
     assert_eq!(http_flows, 2);
 }
+
+/// An HTTP client whose connections live a little (a real client's socket outlives its
+/// packets by more than the few milliseconds a veth exchange takes).
+const SLOW_CLIENT: &str = "import socket, time\nfor i in range(3):\n  s = socket.create_connection(('198.18.40.1', 8000), timeout=5)\n  time.sleep(0.2)\n  s.sendall(b'GET / HTTP/1.1\\r\\nHost: 198.18.40.1\\r\\n\\r\\n')\n  while s.recv(65536): pass\n  time.sleep(0.3)\n  s.close()\n";
+
+#[test]
+fn monitor_processes_names_local_clients_and_servers() {
+    if !root_or_skip("monitor_processes_names_local_clients_and_servers") {
+        return;
+    }
+    let mut lab = Lab::new("m");
+    lab.nginx(&[("hello.txt", "hello from the lab\n")]);
+    let cli = lab.cli.clone();
+    lab.spawn(
+        &cli,
+        &[
+            "python3",
+            "-m",
+            "http.server",
+            "8000",
+            "--bind",
+            "198.18.40.1",
+        ],
+    );
+    lab.wait_tcp(&cli, 8000);
+    lab.span_into_server();
+    let srv = lab.srv.clone();
+    let sensor = Sensor::start_in(
+        &lab,
+        &srv,
+        BIN,
+        &[
+            "-E",
+            "packetbeat.protocols=[{type: http, ports: [80, 8000], monitor_processes: true}]",
+        ],
+    );
+    // A remote client to the local nginx; a local client (python3) to a remote server.
+    lab.run(
+        &lab.cli,
+        &[
+            "curl",
+            "-sf",
+            "-o",
+            "/dev/null",
+            "http://198.18.40.2/hello.txt",
+        ],
+    );
+    lab.run(&srv, &["python3", "-c", SLOW_CLIENT]);
+    std::thread::sleep(Duration::from_millis(800));
+    let (live, _) = sensor.stop();
+    let http = of_type(&live, "http");
+    let to_nginx: Vec<&&Value> = http.iter().filter(|e| e["server"]["port"] == 80).collect();
+    assert_eq!(to_nginx.len(), 1, "{http:#?}");
+    let e = to_nginx[0];
+    assert_eq!(e["server"]["process"]["name"], "nginx", "{e:#}");
+    assert_eq!(e["destination"]["process"]["name"], "nginx");
+    assert_eq!(
+        e["process"]["name"], "nginx",
+        "root process = the destination's"
+    );
+    assert!(
+        e["client"].get("process").is_none(),
+        "the remote curl is not local: {e:#}"
+    );
+    let local: Vec<&&Value> = http
+        .iter()
+        .filter(|e| e["server"]["port"] == 8000)
+        .collect();
+    assert_eq!(local.len(), 3, "{http:#?}");
+    for e in local {
+        let p = &e["client"]["process"];
+        assert_eq!(p["name"], "python3", "{e:#}");
+        assert!(p["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str().unwrap().contains("create_connection")));
+        assert!(p["pid"].as_u64().unwrap() > 1 && p["start"].is_string());
+        assert_eq!(e["source"]["process"], *p);
+        assert!(e["server"].get("process").is_none(), "the server is remote");
+        assert_eq!(e["process"], *p, "no destination process: the source's");
+        assert_eq!(e["network"]["direction"], "egress");
+    }
+    for e in to_nginx {
+        assert_eq!(e["network"]["direction"], "ingress");
+    }
+
+    // ignore_outgoing: what this host's clients start is not published; the rest is.
+    let sensor = Sensor::start_in(
+        &lab,
+        &srv,
+        BIN,
+        &[
+            "-E",
+            "packetbeat.protocols=[{type: http, ports: [80, 8000]}]",
+            "-E",
+            "packetbeat.ignore_outgoing=true",
+        ],
+    );
+    lab.run(
+        &lab.cli,
+        &[
+            "curl",
+            "-sf",
+            "-o",
+            "/dev/null",
+            "http://198.18.40.2/hello.txt",
+        ],
+    );
+    lab.run(&srv, &["python3", "-c", SLOW_CLIENT]);
+    std::thread::sleep(Duration::from_millis(800));
+    let (live, _) = sensor.stop();
+    let http = of_type(&live, "http");
+    assert_eq!(http.len(), 1, "{http:#?}");
+    assert_eq!(http[0]["server"]["port"], 80);
+    assert!(
+        of_type(&live, "flow")
+            .iter()
+            .any(|e| e["destination"]["port"] == 8000),
+        "flows of outgoing connections are still reported"
+    );
+}

@@ -8,6 +8,8 @@ use serde_yaml_ng::{Mapping, Value};
 
 use super::{CommonConfig, Config, HttpConfig, InterfacesConfig, MetricsConfig, OutputConfig};
 use crate::flow::FlowsConfig;
+use crate::processors::conditions::parse_net;
+use crate::processors::Processors;
 use crate::proto::{ProtoId, Transport};
 
 /// Keys of a protocol entry that belong to [`CommonConfig`] (the rest is protocol-specific).
@@ -200,6 +202,7 @@ impl Config {
                 "name",
                 "http",
                 "logging",
+                "processors",
             ],
             "",
         )
@@ -219,6 +222,9 @@ impl Config {
         }
         if let Some(v) = get(&mut root, "name") {
             cfg.name = serde_yaml_ng::from_value(v).context("`name` must be a string")?;
+        }
+        if let Some(v) = get(&mut root, "processors") {
+            cfg.processors = Processors::from_yaml(&v, &crate::hostinfo::shared())?;
         }
         if let Some(v) = get(&mut root, "http") {
             cfg.http =
@@ -274,9 +280,11 @@ impl Config {
             if cfg.flows.period.is_some_and(|p| p.as_secs() < 1) {
                 bail!("packetbeat.flows.period must be -1 (final reports only) or at least 1s");
             }
-            if !cfg.flows.processors.is_empty() {
-                bail!("packetbeat.flows.processors: processors are not supported by this build yet; remove them");
-            }
+            cfg.flow_processors = Processors::from_yaml(
+                &Value::Sequence(cfg.flows.processors.clone()),
+                &crate::hostinfo::shared(),
+            )
+            .context("packetbeat.flows")?;
         }
         if let Some(v) = get(&mut pb, "interfaces") {
             // Packetbeat accepts a single mapping or a list; the sensor captures one interface.
@@ -289,6 +297,13 @@ impl Config {
             };
             cfg.interfaces = serde_yaml_ng::from_value::<InterfacesConfig>(v)
                 .map_err(|e| anyhow!("packetbeat.interfaces: {e}"))?;
+            cfg.internal_networks = cfg
+                .interfaces
+                .internal_networks
+                .iter()
+                .map(|n| parse_net(n, "packetbeat.interfaces", "internal_networks"))
+                .collect::<std::result::Result<_, String>>()
+                .map_err(|e| anyhow!(e))?;
         }
         if let Some(v) = get(&mut pb, "ignore_outgoing") {
             cfg.ignore_outgoing =
@@ -336,8 +351,10 @@ impl Config {
                 );
             };
             if let Some(p) = get(&mut m, "processors") {
-                if !matches!(&p, Value::Sequence(s) if s.is_empty()) {
-                    bail!("{path}.processors: processors are not supported by this build yet; remove them");
+                let compiled = Processors::from_yaml(&p, &crate::hostinfo::shared())
+                    .with_context(|| path.clone())?;
+                if let Some(slot) = self.protocols.processors.get_mut(id as usize) {
+                    *slot = compiled;
                 }
             }
             let mut common = Mapping::new();

@@ -75,6 +75,8 @@ pub struct Protocols {
     pub common: Vec<CommonConfig>,
     /// Protocol-specific options.
     pub specific: ProtoConfigs,
+    /// Each protocol's `processors`, indexed by `ProtoId as usize`.
+    pub processors: Vec<crate::processors::Processors>,
 }
 
 impl Default for Protocols {
@@ -85,6 +87,10 @@ impl Default for Protocols {
                 .map(|_| CommonConfig::default())
                 .collect(),
             specific: ProtoConfigs::default(),
+            processors: ProtoId::ALL
+                .iter()
+                .map(|_| crate::processors::Processors::default())
+                .collect(),
         }
     }
 }
@@ -254,7 +260,7 @@ impl Default for MetricsConfig {
 }
 
 /// The whole configuration.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Config {
     /// `packetbeat.protocols`.
     pub protocols: Protocols,
@@ -274,6 +280,31 @@ pub struct Config {
     pub http: HttpConfig,
     /// `logging.metrics.*`.
     pub metrics: MetricsConfig,
+    /// `packetbeat.interfaces.internal_networks`, compiled (perimeter `network.direction`).
+    pub internal_networks: Vec<crate::processors::conditions::Net>,
+    /// Global `processors` (run after the protocol's or the flows' own).
+    pub processors: crate::processors::Processors,
+    /// `packetbeat.flows.processors`, compiled.
+    pub flow_processors: crate::processors::Processors,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            protocols: Protocols::default(),
+            flows: FlowsConfig::default(),
+            interfaces: InterfacesConfig::default(),
+            output: OutputConfig::default(),
+            global: GlobalFields::default(),
+            ignore_outgoing: false,
+            name: None,
+            http: HttpConfig::default(),
+            metrics: MetricsConfig::default(),
+            internal_networks: vec![crate::processors::conditions::Net::Named("private")],
+            processors: crate::processors::Processors::default(),
+            flow_processors: crate::processors::Processors::default(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,13 +2,14 @@
 //! here from [`Txn`]/[`Flow`]; protocol fields come from [`Txn::fields`] and are merged deeply.
 
 pub mod community_id;
+pub mod enrich;
 
 use serde_json::{json, Map, Value};
 
 use crate::config::CommonConfig;
 use crate::flow::{Flow, FlowsConfig};
 use crate::proto::txn::{FlowTuple, Txn, TxnKind};
-use crate::proto::L4;
+use crate::proto::{ProtoId, L4};
 use crate::time::Ts;
 
 /// ECS version the events follow.
@@ -31,6 +32,8 @@ pub struct Encoder {
     buf: Vec<u8>,
     /// Global fields.
     pub global: GlobalFields,
+    /// Direction, processes, ignore_outgoing, processors (absent: events as encoded).
+    pub enrich: Option<enrich::Enrich>,
 }
 
 fn transport_name(proto: u8) -> String {
@@ -102,6 +105,17 @@ fn add_tags_fields(
     }
 }
 
+/// The last steps before serialisation, after enrichment and processors (the integration's
+/// ingest pipeline runs `map_to_ecs` after the Beat's processors).
+fn finalize(ev: &mut Map<String, Value>, proto: &str, to_ecs: bool, keep_null: bool) {
+    if to_ecs {
+        map_to_ecs(ev, proto);
+    }
+    if !keep_null {
+        strip_nulls(ev);
+    }
+}
+
 /// Packetbeat's protocols whose protocol object is ECS (`dns`, `http`, `tls`) keep it in place
 /// with `map_to_ecs`; every other one moves under `network_traffic`.
 fn map_to_ecs(ev: &mut Map<String, Value>, proto: &str) {
@@ -145,6 +159,11 @@ fn map_to_ecs(ev: &mut Map<String, Value>, proto: &str) {
     if let Some(Value::Object(e)) = ev.get_mut("event") {
         e.remove("dataset");
     }
+    if let Some(Value::Object(p)) = ev.get_mut("process") {
+        if let Some(ppid) = p.remove("ppid") {
+            p.insert("parent".into(), json!({ "pid": ppid }));
+        }
+    }
     if !nt.is_empty() {
         ev.insert("network_traffic".into(), Value::Object(nt));
     }
@@ -156,7 +175,33 @@ impl Encoder {
         Encoder {
             buf: Vec::with_capacity(4096),
             global,
+            enrich: None,
         }
+    }
+
+    /// The encoder of a pipeline: global fields and the enrichment stage of `cfg`.
+    pub fn for_config(cfg: &crate::config::Config) -> Self {
+        Encoder {
+            enrich: Some(enrich::Enrich::new(cfg)),
+            ..Encoder::new(cfg.global.clone())
+        }
+    }
+
+    /// Apply a reloaded configuration (global fields, enrichment, processors); counters carry.
+    pub fn reconfigure(&mut self, cfg: &crate::config::Config) {
+        let stats = self.enrich_stats();
+        let mut e = enrich::Enrich::new(cfg);
+        e.stats = stats;
+        self.enrich = Some(e);
+        self.global = cfg.global.clone();
+    }
+
+    /// Counters of the enrichment stage.
+    pub fn enrich_stats(&self) -> enrich::EnrichStats {
+        self.enrich
+            .as_ref()
+            .map(|e| e.stats.clone())
+            .unwrap_or_default()
     }
 
     fn finish(&mut self, ev: &Map<String, Value>) -> &[u8] {
@@ -168,15 +213,29 @@ impl Encoder {
         &self.buf
     }
 
-    /// The JSON object of a transaction or message event.
+    /// The JSON object of a transaction or message event (without enrichment).
     pub fn txn_value(&self, t: &Txn, common: &CommonConfig) -> Map<String, Value> {
-        self.build_txn(t, t.fields.clone(), common)
+        let mut ev = self.build_txn(t, t.fields.clone(), common);
+        finalize(&mut ev, t.proto, common.map_to_ecs, common.keep_null);
+        ev
     }
 
-    /// Encode a finished transaction, taking its protocol fields without copying them.
-    pub fn txn_owned(&mut self, mut t: Txn, common: &CommonConfig) -> &[u8] {
+    /// Encode a finished transaction of protocol `id`, taking its protocol fields without
+    /// copying them; empty when the enrichment stage drops it.
+    pub fn txn_owned(&mut self, id: ProtoId, mut t: Txn, common: &CommonConfig) -> &[u8] {
         let fields = std::mem::take(&mut t.fields);
-        let ev = self.build_txn(&t, fields, common);
+        let mut ev = self.build_txn(&t, fields, common);
+        if let Some(e) = self.enrich.as_mut() {
+            let (src, dst) = match t.kind {
+                TxnKind::Message { from_client: false } => (t.server.ip(), t.client.ip()),
+                _ => (t.client.ip(), t.server.ip()),
+            };
+            if !e.txn(&mut ev, id, src, dst, t.client.ip()) {
+                self.buf.clear();
+                return &self.buf;
+            }
+        }
+        finalize(&mut ev, t.proto, common.map_to_ecs, common.keep_null);
         self.finish(&ev)
     }
 
@@ -317,22 +376,17 @@ impl Encoder {
             &self.global.fields,
             self.global.fields_under_root,
         );
-        if common.map_to_ecs {
-            map_to_ecs(&mut ev, t.proto);
-        }
-        if !common.keep_null {
-            strip_nulls(&mut ev);
-        }
         ev
     }
 
-    /// Encode a transaction or message event as one JSON line (without the newline).
+    /// Encode a transaction or message event as one JSON line (without the newline), without
+    /// enrichment.
     pub fn txn(&mut self, t: &Txn, common: &CommonConfig) -> &[u8] {
         let ev = self.txn_value(t, common);
         self.finish(&ev)
     }
 
-    /// The JSON object of a flow report at `now`.
+    /// The JSON object of a flow report at `now` (without enrichment).
     pub fn flow_value(
         &self,
         f: &Flow,
@@ -419,9 +473,19 @@ impl Encoder {
         ev
     }
 
-    /// Encode a flow report as one JSON line (without the newline).
+    /// Encode a flow report as one JSON line (without the newline); empty when the enrichment
+    /// stage drops it.
     pub fn flow(&mut self, f: &Flow, final_: bool, now: Ts, cfg: &FlowsConfig) -> &[u8] {
-        let ev = self.flow_value(f, final_, now, cfg);
+        let mut ev = self.flow_value(f, final_, now, cfg);
+        if let Some(e) = self.enrich.as_mut() {
+            if !e.flow(&mut ev, f.source.ip(), f.destination.ip()) {
+                self.buf.clear();
+                return &self.buf;
+            }
+            if !cfg.keep_null {
+                strip_nulls(&mut ev);
+            }
+        }
         self.finish(&ev)
     }
 

@@ -120,7 +120,7 @@ impl Pipeline {
         } else {
             None
         };
-        let enc = Encoder::new(cfg.global.clone());
+        let enc = Encoder::for_config(&cfg);
         let core = Core {
             ports: PortMap::new(&cfg),
             cfg,
@@ -180,9 +180,14 @@ impl Pipeline {
             decode: self.decoder.stats.clone(),
             defrag: self.decoder.defrag.stats.clone(),
             reassembly: self.core.rstats.clone(),
-            pipeline: PipelineStats {
-                flows_active: self.core.index.len() as u64,
-                ..self.core.stats.clone()
+            pipeline: {
+                let e = self.core.enc.enrich_stats();
+                PipelineStats {
+                    flows_active: self.core.index.len() as u64,
+                    dropped_by_processors: e.dropped_by_processors,
+                    ignored_outgoing: e.ignored_outgoing,
+                    ..self.core.stats.clone()
+                }
             },
             protocols: ProtoId::ALL
                 .iter()
@@ -209,7 +214,7 @@ impl Pipeline {
         } else if icmp_on && c.icmp.is_none() {
             c.icmp = Some(AnyDissector::new(ProtoId::Icmp, &cfg.protocols.specific));
         }
-        c.enc.global = cfg.global.clone();
+        c.enc.reconfigure(&cfg);
         if c.cfg.flows.period != cfg.flows.period {
             c.next_report = cfg.flows.period.map(|p| c.now.add(p));
         }
@@ -328,7 +333,7 @@ impl Core {
         }
         let common = self.cfg.protocols.get(id);
         for t in self.txns.drain(..) {
-            let line = self.enc.txn_owned(t, common);
+            let line = self.enc.txn_owned(id, t, common);
             self.out.write(line);
         }
     }
@@ -457,11 +462,17 @@ impl Core {
             )
         };
         let Some(id) = id else { return };
+        if let Some(e) = self.enc.enrich.as_mut() {
+            e.session_started(id, matches!(l4, L4::Tcp), client, server);
+        }
         let meta = ConnMeta {
             client,
             server,
             l4,
             vlan: p.vlans.as_slice().to_vec(),
+        };
+        let Some(entry) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return;
         };
         entry.app = App::Active(Box::new(Session::new(
             id,

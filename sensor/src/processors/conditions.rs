@@ -374,7 +374,8 @@ fn parse_range(body: &Value, here: &str) -> Result<Condition, String> {
     Ok(Condition::Range(out))
 }
 
-fn parse_net(s: &str, here: &str, field: &str) -> Result<Net, String> {
+/// A CIDR or a named network; errors name `here.field`.
+pub fn parse_net(s: &str, here: &str, field: &str) -> Result<Net, String> {
     if let Some(name) = NAMED_NETWORKS.iter().find(|n| **n == s) {
         return Ok(Net::Named(name));
     }

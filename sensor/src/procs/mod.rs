@@ -32,8 +32,8 @@
 //!
 //! **Caching and rate limit** (Packetbeat rescans on every miss; here rescans are bounded):
 //! - A rescan reads the four tables, walks every `/proc/<pid>/fd`, and *rebuilds* the
-//!   socket → process map from scratch, so closed sockets and exited processes disappear from
-//!   it. Process details are cached by pid and reused while the pid's `starttime` is unchanged
+//!   socket → process map; a socket no longer listed stays for [`SOCKET_GRACE`] (10 s: events
+//!   are published when a connection ends, often after the socket closed), then disappears. Process details are cached by pid and reused while the pid's `starttime` is unchanged
 //!   (a recycled pid is detected) for [`PROCESS_INFO_TTL`] (Packetbeat's 30 s), then re-read.
 //! - A lookup is a hash-map hit (plus at most two wildcard probes) returning an `Arc` clone; no
 //!   allocation, no system call.
@@ -41,7 +41,7 @@
 //!   (so entries of processes that exited expire after at most that long).
 //! - Rescans are rate limited: after a rescan that took `d`, the next one waits
 //!   `max(MIN_RESCAN_INTERVAL, RESCAN_COST_FACTOR × d)` (capped at [`MAX_RESCAN_INTERVAL`]):
-//!   at most 2 rescans per second, and at most ~5 % of one core on hosts where a rescan is
+//!   at most 20 rescans per second, and at most ~5 % of one core on hosts where a rescan is
 //!   slow. Meanwhile misses return `None` ([`ProcStats::rate_limited`]) and hits on a stale
 //!   map still answer from it. So a flood of unknown endpoints cannot burn CPU.
 //!
@@ -70,12 +70,16 @@ use serde_json::{Map, Value};
 use parse::NetSocket;
 use scan::Clock;
 
-/// Minimum time between two rescans of `/proc`.
-pub const MIN_RESCAN_INTERVAL: Duration = Duration::from_millis(500);
+/// Minimum time between two rescans of `/proc`: short, so a process that opened its socket
+/// just after a rescan is still found for its first event (the cost factor bounds the CPU).
+pub const MIN_RESCAN_INTERVAL: Duration = Duration::from_millis(50);
 /// After a rescan that took `d`, the next waits at least `RESCAN_COST_FACTOR × d`.
 pub const RESCAN_COST_FACTOR: u32 = 20;
 /// Upper bound of the adaptive rescan interval.
 pub const MAX_RESCAN_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a socket that vanished from `/proc/net` is still answered (its events are often
+/// published after the connection closed).
+pub const SOCKET_GRACE: Duration = Duration::from_secs(10);
 /// Age after which the socket map is refreshed on the next lookup (hit or miss).
 pub const MAP_TTL: Duration = Duration::from_secs(5);
 /// Age after which a live process's details (args, cwd, …) are re-read.
@@ -199,6 +203,8 @@ struct SockKey {
 struct Slot {
     info: Arc<ProcessInfo>,
     passive: bool,
+    /// Last rescan that saw the socket.
+    seen: Instant,
 }
 
 #[derive(Clone, Debug)]
@@ -481,10 +487,29 @@ impl ProcessWatcher {
                 }
             };
             if better {
-                sockets.insert(key, (pid, Slot { info, passive }));
+                sockets.insert(
+                    key,
+                    (
+                        pid,
+                        Slot {
+                            info,
+                            passive,
+                            seen: now,
+                        },
+                    ),
+                );
             }
         }
-        self.sockets = sockets.into_iter().map(|(k, (_, s))| (k, s)).collect();
+        let mut new: FxHashMap<SockKey, Slot> =
+            sockets.into_iter().map(|(k, (_, s))| (k, s)).collect();
+        // Sockets closed since the last rescan stay answerable for SOCKET_GRACE: a transaction
+        // is usually published after its connection's last packet, when the socket is gone.
+        for (k, slot) in std::mem::take(&mut self.sockets) {
+            if now.saturating_duration_since(slot.seen) < SOCKET_GRACE {
+                new.entry(k).or_insert(slot);
+            }
+        }
+        self.sockets = new;
         self.procs = procs;
         self.stats.sockets = self.sockets.len() as u64;
         self.stats.processes = self.procs.len() as u64;

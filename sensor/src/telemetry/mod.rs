@@ -31,6 +31,10 @@ pub struct PipelineStats {
     pub unclaimed_packets: u64,
     /// Flows in the table (gauge, set when the summary is taken).
     pub flows_active: u64,
+    /// Events dropped by processors (`drop_event`).
+    pub dropped_by_processors: u64,
+    /// Transactions dropped by `ignore_outgoing`.
+    pub ignored_outgoing: u64,
 }
 
 /// Everything `--summary` prints.

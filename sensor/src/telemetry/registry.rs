@@ -4,7 +4,8 @@
 //!
 //! Naming convention (README, "Metrics"): `sensor_<stage>_<thing>_<unit>`, counters end in
 //! `_total` (Prometheus), gauges do not; the stage is one of `capture`, `afxdp`, `xdp`,
-//! `decode`, `defrag`, `flow`, `reassembly`, `session`, `protocol`, `output`, `process`. Label
+//! `decode`, `defrag`, `flow`, `reassembly`, `session`, `protocol`, `processors`, `output`,
+//! `config`, `process`. Label
 //! values name the instance (`queue`, `protocol`) or the kind (`verdict`, `result`, `kind`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -407,6 +408,18 @@ fn samples_workers(out: &mut Samples, s: &State) {
             "TCP/UDP packets on no enabled protocol's port (flows only)",
             None,
             p.unclaimed_packets,
+        );
+        out.counter(
+            "sensor_processors_dropped_events_total",
+            "Events dropped by processors (drop_event)",
+            None,
+            p.dropped_by_processors,
+        );
+        out.counter(
+            "sensor_processors_ignored_outgoing_events_total",
+            "Transactions dropped by ignore_outgoing",
+            None,
+            p.ignored_outgoing,
         );
         out.counter(
             "sensor_session_started_sessions_total",

@@ -60,6 +60,32 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// Move the span interface into the server namespace: a sensor there sees the mirror and
+    /// the server namespace's sockets (`monitor_processes`).
+    pub fn span_into_server(&self) {
+        sh(&[
+            "ip",
+            "-n",
+            &self.sen,
+            "link",
+            "set",
+            &self.span_if,
+            "netns",
+            &self.srv,
+        ]);
+        let x = |args: &[&str]| {
+            let mut v = vec!["ip", "netns", "exec", &self.srv];
+            v.extend_from_slice(args);
+            sh(&v);
+        };
+        x(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{}.disable_ipv6=1", self.span_if),
+        ]);
+        x(&["ip", "link", "set", &self.span_if, "up"]);
+    }
+
     /// Build the lab; `tag` keeps names unique between tests of one run.
     pub fn new(tag: &str) -> Lab {
         let id = format!("{}{}", std::process::id() % 100_000, tag);
@@ -314,6 +340,11 @@ pub struct Sensor {
 impl Sensor {
     /// Start `sensor run` on the span interface with `extra` arguments; waits until it captures.
     pub fn start(lab: &Lab, bin: &str, extra: &[&str]) -> Sensor {
+        Sensor::start_in(lab, &lab.sen, bin, extra)
+    }
+
+    /// [`Sensor::start`] in namespace `ns` (where the span interface has been moved).
+    pub fn start_in(lab: &Lab, ns: &str, bin: &str, extra: &[&str]) -> Sensor {
         let tag: String = extra
             .join("_")
             .chars()
@@ -326,7 +357,7 @@ impl Sensor {
             .args([
                 "netns",
                 "exec",
-                &lab.sen,
+                ns,
                 bin,
                 "run",
                 "--interface",
