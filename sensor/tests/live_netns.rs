@@ -284,15 +284,30 @@ fn live_matches_the_mirror(mode: &str, tag: &str) {
     );
     assert!(lab.xdp_attached(&lab.sen, "span0"), "XDP program attached");
     traffic(&lab);
-    // Counters are published about once a second.
-    std::thread::sleep(Duration::from_millis(1500));
     let scrape = |path: &str| {
         lab.run(
             &lab.sen,
             &["curl", "-sf", &format!("http://127.0.0.1:5066{path}")],
         )
     };
-    let metrics = parse_metrics(&scrape("/metrics"));
+    // Counters are published about once a second, by each thread on its own beat: wait until
+    // two scrapes a publication apart agree (no packet in flight between them).
+    let stable = |m: &BTreeMap<String, f64>| -> Vec<(String, f64)> {
+        m.iter()
+            .filter(|(k, _)| !k.starts_with("sensor_process_") && !k.starts_with("sensor_output_"))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    };
+    let mut metrics = parse_metrics(&scrape("/metrics"));
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(1200));
+        let next = parse_metrics(&scrape("/metrics"));
+        let same = stable(&next) == stable(&metrics);
+        metrics = next;
+        if same {
+            break;
+        }
+    }
     assert_eq!(scrape("/readyz").trim(), "ready");
     assert_eq!(scrape("/healthz").trim(), "ok");
     stop_capture(&cap);
@@ -846,4 +861,52 @@ fn monitor_processes_names_local_clients_and_servers() {
             .any(|e| e["destination"]["port"] == 8000),
         "flows of outgoing connections are still reported"
     );
+}
+
+/// A server that reads requests and never answers.
+const SILENT_SERVER: &str = "import socket, time\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('198.18.40.2', 8080)); s.listen(8)\nconns=[]\nwhile True:\n  c,_=s.accept(); c.recv(65536); conns.append(c)\n";
+/// A client that sends one request and waits for an answer that never comes.
+const WAITING_CLIENT: &str = "import socket, time\nc=socket.create_connection(('198.18.40.2', 8080), timeout=30)\nc.sendall(b'GET /pending HTTP/1.1\\r\\nHost: lab\\r\\n\\r\\n')\ntime.sleep(30)\n";
+
+#[test]
+fn sigterm_publishes_pending_transactions_and_final_flows() {
+    if !root_or_skip("sigterm_publishes_pending_transactions_and_final_flows") {
+        return;
+    }
+    let mut lab = Lab::new("t");
+    let srv = lab.srv.clone();
+    let cli = lab.cli.clone();
+    lab.spawn(&srv, &["python3", "-c", SILENT_SERVER]);
+    lab.wait_tcp(&srv, 8080);
+    let sensor = Sensor::start(&lab, BIN, &["--summary"]);
+    lab.spawn(&cli, &["python3", "-c", WAITING_CLIENT]);
+    // Let the request cross the mirror, then stop the sensor while the connection is open.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (live, stderr) = sensor.stop();
+    let http = of_type(&live, "http");
+    assert_eq!(http.len(), 1, "the pending request is published: {live:#?}");
+    let e = http[0];
+    assert_eq!(e["url"]["path"], "/pending");
+    assert_eq!(e["status"], "Error");
+    assert!(
+        e["destination"].get("bytes").is_none(),
+        "no response: {e:#}"
+    );
+    let flows: Vec<&Value> = of_type(&live, "flow")
+        .into_iter()
+        .filter(|f| f["destination"]["port"] == 8080)
+        .collect();
+    assert_eq!(
+        flows.iter().filter(|f| f["flow"]["final"] == true).count(),
+        1,
+        "{flows:#?}"
+    );
+    // The output was drained: everything counted was written.
+    let written = stderr
+        .iter()
+        .find_map(|l| l.strip_prefix("sensor: output events="))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .expect("summary line");
+    assert_eq!(written, live.len(), "every event written reached the file");
 }
