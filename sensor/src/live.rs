@@ -274,7 +274,11 @@ pub fn run(
     let ncpu = worker::cpu_count();
     let mut workers = Vec::new();
     let mut reconfig = Vec::new();
+    let mut handoffs = crate::pipeline::handoff::group(socks.len()).into_iter();
     for (i, s) in socks.into_iter().enumerate() {
+        let Some(h) = handoffs.next() else {
+            bail!("internal error: no hand-off end for worker {i}");
+        };
         let p = worker::worker_pipeline(&cfg, tx.clone());
         let stop = stop.clone();
         let tel = tel.clone();
@@ -287,7 +291,7 @@ pub fn run(
                     if let Err(e) = worker::pin_to_core(i % ncpu) {
                         eprintln!("sensor: worker {i}: cannot pin to core {}: {e}", i % ncpu);
                     }
-                    worker::run_worker(s, p, stop, tel, i, crx)
+                    worker::run_worker(s, p, stop, tel, i, crx, h)
                 })?,
         );
     }
@@ -416,8 +420,15 @@ pub fn run(
         for r in &reports {
             xsk.add(&r.xsk);
             eprintln!(
-                "sensor: queue {}: frames={} rx_dropped={} rx_ring_full={} fill_ring_empty={}",
-                r.queue, r.frames, r.xsk.rx_dropped, r.xsk.rx_ring_full, r.xsk.rx_fill_ring_empty
+                "sensor: queue {}: frames={} rx_dropped={} rx_ring_full={} fill_ring_empty={} handoff_sent={} handoff_received={} handoff_dropped={}",
+                r.queue,
+                r.frames,
+                r.xsk.rx_dropped,
+                r.xsk.rx_ring_full,
+                r.xsk.rx_fill_ring_empty,
+                r.handoff.sent,
+                r.handoff.received,
+                r.handoff.dropped
             );
         }
         if let Some(x) = xdp {

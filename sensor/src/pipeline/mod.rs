@@ -4,6 +4,7 @@
 //! frame and [`Pipeline::finish`] at the end. Time comes from the frames (capture timestamps in
 //! replay), so replay output is deterministic: flows live in a slab iterated in slot order.
 
+pub mod handoff;
 mod session;
 pub mod worker;
 

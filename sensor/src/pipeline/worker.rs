@@ -13,6 +13,7 @@ use crate::capture::afxdp::{XskQueue, XskStats};
 use crate::config::Config;
 use crate::decode::LinkType;
 use crate::output::Output;
+use crate::pipeline::handoff::{Handoff, HandoffStats};
 use crate::pipeline::Pipeline;
 use crate::telemetry::registry::{Telemetry, WorkerView};
 use crate::telemetry::{Summary, PUBLISH_EVERY};
@@ -30,6 +31,8 @@ const FLUSH_EVERY: Duration = Duration::from_millis(200);
 
 /// Poll timeout of the RX ring: how often an idle worker looks at the clock and the stop flag.
 const POLL_MS: i32 = 100;
+/// Poll timeout with several workers: frames handed over by the others wait at most this long.
+const POLL_MS_HANDOFF: i32 = 5;
 
 /// A `Write` that sends whole batches of NDJSON lines to the output thread.
 pub struct ChannelWriter {
@@ -107,6 +110,8 @@ pub struct WorkerReport {
     pub xsk: XskStats,
     /// Frames received.
     pub frames: u64,
+    /// Hand-off between workers.
+    pub handoff: HandoffStats,
 }
 
 /// Pin the calling thread to `core` (best effort; counted in the report when it fails).
@@ -139,34 +144,53 @@ pub fn run_worker(
     tel: Arc<Telemetry>,
     index: usize,
     reconfig: Receiver<Config>,
+    mut handoff: Handoff,
 ) -> WorkerReport {
     let mut last_flush = Instant::now();
     let mut next_publish = Instant::now();
     let queue = xsk.queue;
-    let publish = |xsk: &XskQueue, pipeline: &Pipeline, summary: Option<Summary>| {
-        tel.set_worker(
-            index,
-            WorkerView {
-                queue: Some(queue),
-                summary: summary.unwrap_or_else(|| pipeline.summary()),
-                xsk: Some(xsk.stats().unwrap_or_default()),
-                frames: xsk.frames,
-            },
-        );
-    };
+    let many = handoff.workers() > 1;
+    let poll_ms = if many { POLL_MS_HANDOFF } else { POLL_MS };
+    let publish =
+        |xsk: &XskQueue, pipeline: &Pipeline, h: HandoffStats, summary: Option<Summary>| {
+            tel.set_worker(
+                index,
+                WorkerView {
+                    queue: Some(queue),
+                    summary: summary.unwrap_or_else(|| pipeline.summary()),
+                    xsk: Some(xsk.stats().unwrap_or_default()),
+                    frames: xsk.frames,
+                    handoff: h,
+                },
+            );
+        };
+    let mut batch_ts: Option<Ts> = None;
     while !stop.load(Ordering::Relaxed) {
-        // One clock read per batch.
-        let now = Ts::now();
-        let r = xsk.recv_batch(POLL_MS, &mut |frame| {
+        let r = xsk.recv_batch(poll_ms, &mut |frame| {
+            // One clock read per batch (the first frame's), frames handed over first: they were
+            // received by another worker before this batch (a request before its response).
+            if many && batch_ts.is_none() {
+                handoff.drain(&mut |ts, f, len| pipeline.frame(LinkType::Ethernet, ts, f, len));
+            }
+            let now = *batch_ts.get_or_insert_with(Ts::now);
             let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-            pipeline.frame(LinkType::Ethernet, now, frame, len);
+            if !many || handoff.route(now, frame, len) {
+                pipeline.frame(LinkType::Ethernet, now, frame, len);
+            }
         });
+        batch_ts = None;
+        if many {
+            handoff.flush();
+            handoff.drain(&mut |ts, frame, len| pipeline.frame(LinkType::Ethernet, ts, frame, len));
+        }
         match r {
             Ok(0) => pipeline.idle(Ts::now()),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                eprintln!("sensor: queue {queue}: receive failed: {e}; stopping this worker");
+                eprintln!("sensor: queue {queue}: receive failed: {e}; stopping the sensor");
+                tel.set_unhealthy(format!("queue {queue}: receive failed: {e}"));
+                stop.store(true, Ordering::SeqCst);
                 break;
             }
         }
@@ -177,18 +201,21 @@ pub fn run_worker(
                 pipeline.reconfigure(c);
             }
             if last_flush >= next_publish {
-                publish(&xsk, &pipeline, None);
+                publish(&xsk, &pipeline, handoff.stats, None);
                 next_publish = last_flush + PUBLISH_EVERY;
             }
         }
     }
+    // Frames the other workers still hold for this one arrive before the final flush.
+    handoff.finish(&mut |ts, frame, len| pipeline.frame(LinkType::Ethernet, ts, frame, len));
     let summary = pipeline.finish();
-    publish(&xsk, &pipeline, Some(summary.clone()));
+    publish(&xsk, &pipeline, handoff.stats, Some(summary.clone()));
     WorkerReport {
         queue,
         summary,
         xsk: xsk.stats().unwrap_or_default(),
         frames: xsk.frames,
+        handoff: handoff.stats,
     }
 }
 

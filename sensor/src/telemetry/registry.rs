@@ -3,7 +3,7 @@
 //! them as one list of [`Sample`]s, so both always show the same numbers under the same names.
 //!
 //! Naming convention (README, "Metrics"): `sensor_<stage>_<thing>_<unit>`, counters end in
-//! `_total` (Prometheus), gauges do not; the stage is one of `capture`, `afxdp`, `xdp`,
+//! `_total` (Prometheus), gauges do not; the stage is one of `capture`, `afxdp`, `handoff`, `xdp`,
 //! `decode`, `defrag`, `flow`, `reassembly`, `session`, `protocol`, `processors`, `output`,
 //! `config`, `process`. Label
 //! values name the instance (`queue`, `protocol`) or the kind (`verdict`, `result`, `kind`).
@@ -54,6 +54,8 @@ pub struct WorkerView {
     pub xsk: Option<XskStats>,
     /// Frames received by this worker.
     pub frames: u64,
+    /// Hand-off between workers (asymmetric RSS).
+    pub handoff: crate::pipeline::handoff::HandoffStats,
 }
 
 /// Kernel flow map reporter counters (live capture).
@@ -349,6 +351,24 @@ fn samples_workers(out: &mut Samples, s: &State) {
                 "Invalid RX descriptors",
                 q.clone(),
                 x.rx_invalid_descs,
+            );
+            out.counter(
+                "sensor_handoff_sent_frames_total",
+                "Frames copied to the worker owning their connection",
+                q.clone(),
+                w.handoff.sent,
+            );
+            out.counter(
+                "sensor_handoff_received_frames_total",
+                "Frames received from other workers",
+                q.clone(),
+                w.handoff.received,
+            );
+            out.counter(
+                "sensor_handoff_dropped_frames_total",
+                "Frames lost because the owning worker's inbox was full",
+                q.clone(),
+                w.handoff.dropped,
             );
         }
         let sm = &w.summary;

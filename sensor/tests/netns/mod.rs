@@ -88,6 +88,14 @@ impl Lab {
 
     /// Build the lab; `tag` keeps names unique between tests of one run.
     pub fn new(tag: &str) -> Lab {
+        Lab::with_queues(tag, 1)
+    }
+
+    /// [`Lab::new`] with `queues` TX/RX queues on every veth (the kernel spreads flows over
+    /// them by socket hash, not symmetrically: a request and its reply can take different
+    /// queues, as on a NIC without symmetric RSS).
+    pub fn with_queues(tag: &str, queues: u32) -> Lab {
+        let q = queues.to_string();
         let id = format!("{}{}", std::process::id() % 100_000, tag);
         let dir = std::env::temp_dir().join(format!("sensor-lab-{id}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -108,12 +116,50 @@ impl Lab {
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
         sh(&[
-            "ip", "link", "add", "cv0", "netns", &lab.cli, "type", "veth", "peer", "name", "sv0",
-            "netns", &lab.srv,
+            "ip",
+            "link",
+            "add",
+            "cv0",
+            "netns",
+            &lab.cli,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "sv0",
+            "netns",
+            &lab.srv,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
         ]);
         sh(&[
-            "ip", "link", "add", "sm0", "netns", &lab.srv, "type", "veth", "peer", "name", "span0",
-            "netns", &lab.sen,
+            "ip",
+            "link",
+            "add",
+            "sm0",
+            "netns",
+            &lab.srv,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "span0",
+            "netns",
+            &lab.sen,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
         ]);
         for (ns, ifc) in [(&lab.sen, "span0"), (&lab.srv, "sm0")] {
             // The mirror carries only copies: no addresses, no IPv6 autoconfiguration noise.
