@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::capture::pcap;
 use crate::config::Config;
 use crate::output::{Output, OutputTarget};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{worker, Pipeline};
 use crate::telemetry::{self, registry::Telemetry, registry::WorkerView};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -49,6 +49,10 @@ pub enum Command {
         /// Capture files, processed in order as one stream.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Pipeline workers (connections spread by a symmetric hash of the IP pair; 1 = one
+        /// thread, events in capture order). Default: the CPUs available, at most 8.
+        #[arg(long, short = 'w')]
+        workers: Option<usize>,
         #[command(flatten)]
         common: Common,
     },
@@ -73,6 +77,10 @@ pub enum Command {
         /// RX ring entries per queue (power of two).
         #[arg(long, default_value_t = 4096)]
         xsk_ring: u32,
+        /// CPUs the workers are pinned to, in queue order, e.g. `2,3` or `2-5` (default: every
+        /// CPU from 0). Keep them off the CPUs handling the NIC's interrupts where possible.
+        #[arg(long, value_name = "LIST")]
+        cpus: Option<CpuList>,
         #[command(flatten)]
         common: Common,
     },
@@ -97,13 +105,76 @@ fn open_output(common: &Common, cfg: &Config) -> Result<Output> {
         .with_context(|| format!("cannot open output {target:?}"))
 }
 
-/// Replay capture files; returns an error after emitting everything decoded before a bad record.
+/// A CPU list as `taskset -c` writes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+impl std::str::FromStr for CpuList {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_cpu_list(s).map(CpuList)
+    }
+}
+
+/// `2,3` / `2-5` / `0,4-7` → CPU numbers.
+fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || format!("bad CPU list {s:?}: write e.g. 2,3 or 2-5");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("empty CPU list {s:?}"));
+    }
+    Ok(out)
+}
+
+/// Replay capture files in one thread; returns an error after emitting everything decoded
+/// before a bad record.
 pub fn replay(files: &[PathBuf], common: &Common) -> Result<()> {
+    replay_with(files, common, 1)
+}
+
+/// [`replay`] with `workers` pipeline threads (see [`crate::replay`]).
+pub fn replay_with(files: &[PathBuf], common: &Common, workers: usize) -> Result<()> {
     let cfg = load_config(common)?;
-    let tel = Telemetry::new(1);
+    let tel = Telemetry::new(workers);
     let _http = telemetry::serve_if_enabled(&cfg, &tel)?;
     let mut ticker = telemetry::Ticker::new(&cfg.metrics);
     let out = open_output(common, &cfg)?;
+    if workers > 1 {
+        let stop = Arc::new(AtomicBool::new(false));
+        crate::live::stop_on_signals(stop.clone(), None)?;
+        tel.set_ready(true);
+        let o = crate::replay::parallel(files, &cfg, out, workers, &tel, &mut ticker, &stop)?;
+        tel.set_ready(false);
+        if o.stopped {
+            eprintln!("sensor: stopped by a signal; flushing what was read");
+        }
+        if common.summary {
+            eprint!("{}", o.summary.render());
+        }
+        if let Some(e) = o.output.error.as_ref() {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                bail!("writing events failed: {e}");
+            }
+        }
+        return match o.first_error {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        };
+    }
     let mut pipeline = Pipeline::new(cfg, out);
     let mut file_stats = pcap::FileStats::default();
     let mut first_error = None;
@@ -207,7 +278,14 @@ fn publish(
 /// Run the command line.
 pub fn main_with(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Command::Replay { files, common } => replay(&files, &common),
+        Command::Replay {
+            files,
+            workers,
+            common,
+        } => {
+            let n = workers.unwrap_or_else(|| worker::cpu_count().min(8)).max(1);
+            replay_with(&files, &common, n)
+        }
         Command::Run {
             interface,
             xdp_mode,
@@ -215,12 +293,17 @@ pub fn main_with(cli: Cli) -> Result<()> {
             queues,
             xsk_frames,
             xsk_ring,
+            cpus,
             common,
         } => {
             let cfg = load_config(&common)?;
-            let Some(iface) = interface.or(cfg.interfaces.device.clone()) else {
+            let Some(mut iface) = interface.or(cfg.interfaces.device.clone()) else {
                 bail!("no interface: give --interface IF or packetbeat.interfaces.device");
             };
+            if iface == "default_route" {
+                iface = crate::capture::iface::default_route()?;
+                eprintln!("sensor: default_route is {iface}");
+            }
             let mode = match xdp_mode.as_str() {
                 "native" => crate::capture::xdp::AttachMode::Native,
                 "skb" => crate::capture::xdp::AttachMode::Skb,
@@ -240,6 +323,7 @@ pub fn main_with(cli: Cli) -> Result<()> {
                 queues,
                 xsk,
                 summary: common.summary,
+                cpus: cpus.map(|c| c.0),
                 config_path: common.config.clone(),
                 overrides: common.set.clone(),
             };

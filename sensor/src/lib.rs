@@ -30,5 +30,6 @@ pub mod processors;
 pub mod procs;
 pub mod proto;
 pub mod reassembly;
+pub mod replay;
 pub mod telemetry;
 pub mod time;

@@ -41,6 +41,8 @@ pub struct LiveOptions {
     pub xsk: XskOptions,
     /// Print counters at the end.
     pub summary: bool,
+    /// CPUs to pin the workers to (worker i → `cpus[i % len]`); default every CPU from 0.
+    pub cpus: Option<Vec<usize>>,
     /// The configuration file, read again on SIGHUP.
     pub config_path: Option<std::path::PathBuf>,
     /// `-E` settings, applied again on SIGHUP.
@@ -199,6 +201,52 @@ fn reloaded(old: &Config, opts: &LiveOptions) -> Result<Config> {
     Ok(new)
 }
 
+/// The AF_XDP sizes that fit the locked-memory limit: the UMEM is charged to RLIMIT_MEMLOCK
+/// unless the process has CAP_IPC_LOCK. The limit is raised when allowed; otherwise fewer
+/// frames per queue are used (a warning says so), down to 512; below that start-up fails with
+/// the fixes named.
+fn fit_memlock(queues: u32, mut xsk: XskOptions) -> Result<XskOptions> {
+    let per_frame = u64::from(queues) * u64::from(xsk.frame_size);
+    let need = per_frame * u64::from(xsk.frames);
+    let ipc_lock = caps::has_cap(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_IPC_LOCK,
+    )
+    .unwrap_or(false);
+    let Some(limit) = crate::capture::afxdp::raise_memlock(need) else {
+        return Ok(xsk);
+    };
+    if limit >= need || ipc_lock {
+        return Ok(xsk);
+    }
+    // Leave a quarter of the limit for the BPF maps and rings charged to it too.
+    let fit = (limit * 3 / 4) / per_frame.max(1);
+    let frames = if fit >= 512 {
+        1u64 << (63 - fit.leading_zeros())
+    } else {
+        0
+    };
+    if frames < 512 {
+        bail!(
+            "RLIMIT_MEMLOCK is {} KiB: too small for {queues} AF_XDP queue(s) even with 512 frames \
+             each; raise it (systemd LimitMEMLOCK=infinity, `ulimit -l`, the container runtime's \
+             default), grant CAP_IPC_LOCK, or serve fewer --queues",
+            limit >> 10
+        );
+    }
+    eprintln!(
+        "sensor: warning: RLIMIT_MEMLOCK is {} KiB: using {frames} AF_XDP frames per queue instead \
+         of {} (raise the limit or grant CAP_IPC_LOCK for the full rings)",
+        limit >> 10,
+        xsk.frames
+    );
+    xsk.frames = u32::try_from(frames).unwrap_or(512);
+    xsk.fill_ring = xsk.frames;
+    xsk.rx_ring = xsk.rx_ring.min(xsk.frames);
+    Ok(xsk)
+}
+
 /// Run live capture until SIGINT/SIGTERM. The output is opened (`open_output`) after the
 /// privileged start-up, when capabilities are gone.
 pub fn run(
@@ -226,21 +274,16 @@ pub fn run(
         None => DataPlane::queue_count(&opts.iface)?,
     }
     .max(1);
-    let umem_bytes =
-        u64::from(queues) * u64::from(opts.xsk.frames) * u64::from(opts.xsk.frame_size);
-    if let Some(limit) = crate::capture::afxdp::raise_memlock(umem_bytes) {
-        if limit < umem_bytes {
-            eprintln!(
-                "sensor: warning: RLIMIT_MEMLOCK is {} KiB but the AF_XDP rings need {} KiB; without \
-                 CAP_IPC_LOCK socket creation will fail (raise LimitMEMLOCK or lower --xsk-frames)",
-                limit >> 10,
-                umem_bytes >> 10
-            );
-        }
-    }
+    // Span ports carry frames addressed to other hosts: the NIC must accept them.
+    let _promisc = if opts.span || cfg.interfaces.auto_promisc_mode {
+        Some(crate::capture::iface::Promisc::enable(dp.ifindex()?)?)
+    } else {
+        None
+    };
+    let xsk = fit_memlock(queues, opts.xsk)?;
     let mut socks = Vec::new();
     for q in 0..queues {
-        let s = XskQueue::open(&opts.iface, q, &opts.xsk)?;
+        let s = XskQueue::open(&opts.iface, q, &xsk)?;
         dp.register_xsk(q, s.fd())?;
         socks.push(s);
     }
@@ -271,7 +314,10 @@ pub fn run(
             worker::drain_batches(rx, &mut out, &out_tel);
             out
         })?;
-    let ncpu = worker::cpu_count();
+    let cpus: Vec<usize> = opts
+        .cpus
+        .clone()
+        .unwrap_or_else(|| (0..worker::cpu_count()).collect());
     let mut workers = Vec::new();
     let mut reconfig = Vec::new();
     let mut handoffs = crate::pipeline::handoff::group(socks.len()).into_iter();
@@ -284,12 +330,13 @@ pub fn run(
         let tel = tel.clone();
         let (ctx, crx) = std::sync::mpsc::channel();
         reconfig.push(ctx);
+        let core = cpus.get(i % cpus.len().max(1)).copied().unwrap_or(0);
         workers.push(
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
                 .spawn(move || {
-                    if let Err(e) = worker::pin_to_core(i % ncpu) {
-                        eprintln!("sensor: worker {i}: cannot pin to core {}: {e}", i % ncpu);
+                    if let Err(e) = worker::pin_to_core(core) {
+                        eprintln!("sensor: worker {i}: cannot pin to core {core}: {e}");
                     }
                     worker::run_worker(s, p, stop, tel, i, crx, h)
                 })?,

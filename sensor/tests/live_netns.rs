@@ -450,10 +450,16 @@ fn span_mode_drops_unmatched_but_counts_them() {
     let sen = lab.sen.clone();
     let behind = tcpdump(&mut lab, &sen, "span0", "behind-xdp");
     let sensor = Sensor::start(&lab, BIN, &["--span", "--summary"]);
+    let promisc = || sh(&["ip", "-n", &lab.sen, "link", "show", "span0"]).contains("PROMISC");
+    assert!(
+        promisc(),
+        "span mode puts the interface in promiscuous mode"
+    );
     lab.run(&lab.cli, &["python3", "-c", ECHO_CLIENT]);
     std::thread::sleep(Duration::from_millis(800));
     stop_capture(&behind);
     let (live, _) = sensor.stop();
+    assert!(!promisc(), "promiscuous mode withdrawn at exit");
     let seen = replay(&behind.file);
     let port7777 = |e: &Value| e["destination"]["port"] == 7777 || e["source"]["port"] == 7777;
     assert!(
@@ -999,5 +1005,84 @@ fn two_queues_hand_off_keeps_connections_whole() {
         "hand-off: {} of {} transactions paired as in the replay",
         paired(&replayed) - (paired(&live) - paired(&replayed)),
         paired(&replayed)
+    );
+}
+
+#[test]
+fn small_memlock_limit_shrinks_the_rings_instead_of_failing() {
+    if !root_or_skip("small_memlock_limit_shrinks_the_rings_instead_of_failing") {
+        return;
+    }
+    let mut lab = Lab::new("l");
+    lab.nginx(&[("hello.txt", "hello from the lab\n")]);
+    // No CAP_SYS_RESOURCE (cannot raise the limit), no CAP_IPC_LOCK, 8 MiB locked memory: what
+    // a container runtime typically gives. The default rings (32 MiB) do not fit.
+    let events = lab.dir.join("memlock.ndjson");
+    let mut child = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.sen,
+            "setpriv",
+            "--bounding-set",
+            "-sys_resource,-ipc_lock",
+        ])
+        .args([
+            "--",
+            "prlimit",
+            "--memlock=8388608:8388608",
+            "--",
+            BIN,
+            "run",
+            "--interface",
+        ])
+        .arg(&lab.span_if)
+        .arg("--output")
+        .arg(format!("file:{}", events.display()))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let mut log = Vec::new();
+    while !log.iter().any(|l: &String| l.contains("capturing on")) {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(l) => log.push(l),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("sensor did not start: {log:?}");
+            }
+        }
+    }
+    assert!(
+        log.iter()
+            .any(|l| l.contains("using 1024 AF_XDP frames per queue")),
+        "{log:?}"
+    );
+    lab.run(
+        &lab.cli,
+        &[
+            "curl",
+            "-sf",
+            "-o",
+            "/dev/null",
+            "http://198.18.40.2/hello.txt",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    sh(&["kill", "-TERM", &child.id().to_string()]);
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&events).unwrap();
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("\"type\":\"http\""))
+            .count(),
+        1
     );
 }

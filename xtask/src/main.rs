@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's build and test tasks.
 //!
 //! * `setup` — install the toolchain pieces (apt packages, nightly rust-src, bpf-linker), idempotent.
+//! * `bench-live` — live-capture benchmark on a veth pair (xtask/bench-live.sh).
 //! * `build-ebpf` — build the XDP object with nightly into `target/ebpf` (fixed dir, so it is not
 //!   rebuilt when the user-space crate changes).
 //! * `build` — the eBPF object, then the sensor in release mode.
@@ -43,6 +44,13 @@ enum Cmd {
     },
     /// Regenerate the golden files of the integration tests.
     Bless,
+    /// Benchmark live capture on a veth pair (root): the sensor beside an XDP_DROP-only run
+    /// and tcpdump on the same replayed traffic (xtask/bench-live.sh; env DUR, REPS, PCAP).
+    BenchLive {
+        /// Where the per-run logs and the summary go.
+        #[arg(default_value = "bench-out/live-sensor")]
+        out: String,
+    },
     /// Run the libFuzzer targets of sensor/fuzz (cargo-fuzz, nightly): one target, or all in turn.
     Fuzz {
         /// Target (e.g. `dns`, `decode`, `pcap`); all targets when omitted.
@@ -119,6 +127,14 @@ fn main() -> Result<()> {
                 .args(["test", "--profile", "ci"])
                 .args(args)
                 .env("SENSOR_EBPF_OBJECT", ebpf_object()))
+        }
+        Cmd::BenchLive { out } => {
+            build()?;
+            run(Command::new("bash")
+                .current_dir(root())
+                .arg(root().join("xtask/bench-live.sh"))
+                .arg(root().join("target/release/sensor"))
+                .arg(out))
         }
         Cmd::Bless => run(Command::new("cargo")
             .current_dir(root())

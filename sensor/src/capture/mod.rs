@@ -2,5 +2,6 @@
 //! Both feed the same [`crate::pipeline::Pipeline`].
 
 pub mod afxdp;
+pub mod iface;
 pub mod pcap;
 pub mod xdp;

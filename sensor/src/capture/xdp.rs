@@ -273,6 +273,11 @@ impl DataPlane {
             .with_context(|| format!("clearing XSKMAP[{queue}]"))
     }
 
+    /// Index of the attached interface.
+    pub fn ifindex(&self) -> Result<u32> {
+        ifindex(&self.iface)
+    }
+
     /// Replace the port rules (PORTS map) with these TCP and UDP ports.
     pub fn set_ports(&mut self, tcp: &[u16], udp: &[u16]) -> Result<()> {
         let mut rules: std::collections::BTreeMap<u16, u8> = std::collections::BTreeMap::new();

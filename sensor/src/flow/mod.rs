@@ -189,8 +189,9 @@ impl Flow {
             v.to_be_bytes().iter().for_each(|b| eat(*b));
         }
         eat(self.key.proto);
+        // Key and start time identify a flow (a later flow of the same key starts later), and
+        // the same flow gets the same id whichever worker of a parallel replay tracks it.
         self.first_ts.0.to_be_bytes().iter().for_each(|b| eat(*b));
-        self.seq.to_be_bytes().iter().for_each(|b| eat(*b));
         format!("{h:016x}")
     }
 }

@@ -13,6 +13,7 @@ use std::hash::Hasher;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Barrier};
 
+use crate::decode::LinkType;
 use crate::time::Ts;
 
 /// Batches waiting in one worker's inbox.
@@ -24,27 +25,48 @@ const BATCH_FRAMES: usize = 64;
 #[derive(Debug, Default)]
 pub struct Batch {
     data: Vec<u8>,
-    /// (timestamp, wire length, length in `data`).
-    frames: Vec<(Ts, u32, u32)>,
+    /// (link type, timestamp, wire length, length in `data`, what to do with it).
+    frames: Vec<(LinkType, Ts, u32, u32, Part)>,
 }
 
 impl Batch {
-    fn push(&mut self, ts: Ts, frame: &[u8], wire_len: u32) {
+    /// Copy one frame in.
+    pub fn push(&mut self, link: LinkType, ts: Ts, frame: &[u8], wire_len: u32, part: Part) {
         self.data.extend_from_slice(frame);
-        self.frames
-            .push((ts, wire_len, u32::try_from(frame.len()).unwrap_or(u32::MAX)));
+        self.frames.push((
+            link,
+            ts,
+            wire_len,
+            u32::try_from(frame.len()).unwrap_or(u32::MAX),
+            part,
+        ));
     }
 
-    /// Each frame as (timestamp, bytes, wire length).
-    pub fn for_each(&self, f: &mut dyn FnMut(Ts, &[u8], u32)) {
+    /// Frames held.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// No frame held.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Each frame as (link type, timestamp, bytes, wire length, part).
+    pub fn for_each_frame(&self, f: &mut dyn FnMut(LinkType, Ts, &[u8], u32, Part)) {
         let mut at = 0usize;
-        for &(ts, wire, len) in &self.frames {
+        for &(link, ts, wire, len, part) in &self.frames {
             let end = at + len as usize;
             if let Some(bytes) = self.data.get(at..end) {
-                f(ts, bytes, wire);
+                f(link, ts, bytes, wire, part);
             }
             at = end;
         }
+    }
+
+    /// Each Ethernet frame as (timestamp, bytes, wire length).
+    pub fn for_each(&self, f: &mut dyn FnMut(Ts, &[u8], u32)) {
+        self.for_each_frame(&mut |_, ts, b, w, _| f(ts, b, w));
     }
 }
 
@@ -92,31 +114,131 @@ pub fn group(n: usize) -> Vec<Handoff> {
 /// The worker (of `n`) that owns an Ethernet frame: a symmetric hash of its IP addresses
 /// (after up to two VLAN tags). Frames without IP belong to `fallback`.
 pub fn owner(frame: &[u8], n: usize, fallback: usize) -> usize {
+    owner_link(LinkType::Ethernet, frame, n, fallback)
+}
+
+/// [`owner`] for a frame of any link type the decoder reads (an ICMP error goes with the
+/// connection it quotes).
+pub fn owner_link(link: LinkType, frame: &[u8], n: usize, fallback: usize) -> usize {
+    match route_link(link, frame, n, fallback) {
+        Route::One(o) => o,
+        Route::Split { app, .. } => app,
+    }
+}
+
+/// Which part of a packet's processing a worker does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Everything.
+    All,
+    /// Flow accounting only.
+    Flow,
+    /// The dissector only (the flow is counted by another worker).
+    App,
+    /// Not a frame (parallel replay): the timers start at this entry's time.
+    ClockStart,
+    /// Not a frame (parallel replay): a tick fires at this entry's time.
+    ClockTick,
+    /// Not a frame (parallel replay): the clock is at least this entry's time.
+    ClockSet,
+}
+
+/// Where a frame goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// One worker does everything.
+    One(usize),
+    /// An ICMP error whose own address pair and quoted pair belong to different workers: the
+    /// first counts its flow, the second correlates it with the quoted connection.
+    Split {
+        /// Owner of the outer address pair.
+        flow: usize,
+        /// Owner of the quoted connection.
+        app: usize,
+    },
+}
+
+/// The worker(s) of `n` a frame goes to.
+pub fn route_link(link: LinkType, frame: &[u8], n: usize, fallback: usize) -> Route {
     if n <= 1 {
-        return 0;
+        return Route::One(0);
     }
-    let mut off = 12usize;
-    let mut ethertype = be16(frame, off);
-    for _ in 0..2 {
-        if matches!(ethertype, Some(0x8100 | 0x88a8 | 0x9100)) {
-            off += 4;
-            ethertype = be16(frame, off);
-        }
+    let Some(ip) = ip_offset(link, frame) else {
+        return Route::One(fallback);
+    };
+    let Some((outer, inner)) = ip_pairs(frame, ip) else {
+        return Route::One(fallback);
+    };
+    let flow = pair_owner(outer, n);
+    match inner.map(|p| pair_owner(p, n)) {
+        Some(app) if app != flow => Route::Split { flow, app },
+        _ => Route::One(flow),
     }
-    let ip = off + 2;
-    let (a, b) = match ethertype {
-        Some(0x0800) => (frame.get(ip + 12..ip + 16), frame.get(ip + 16..ip + 20)),
-        Some(0x86dd) => (frame.get(ip + 8..ip + 24), frame.get(ip + 24..ip + 40)),
-        _ => (None, None),
-    };
-    let (Some(a), Some(b)) = (a, b) else {
-        return fallback;
-    };
+}
+
+fn pair_owner((a, b): (&[u8], &[u8]), n: usize) -> usize {
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
     let mut h = rustc_hash::FxHasher::default();
     h.write(lo);
     h.write(hi);
     (h.finish() % n as u64) as usize
+}
+
+/// Where the (outer) IP header starts.
+fn ip_offset(link: LinkType, frame: &[u8]) -> Option<usize> {
+    Some(match link {
+        LinkType::Ethernet => {
+            let mut off = 12usize;
+            let mut ethertype = be16(frame, off);
+            for _ in 0..2 {
+                if matches!(ethertype, Some(0x8100 | 0x88a8 | 0x9100)) {
+                    off += 4;
+                    ethertype = be16(frame, off);
+                }
+            }
+            if !matches!(ethertype, Some(0x0800 | 0x86dd)) {
+                return None;
+            }
+            off + 2
+        }
+        LinkType::LinuxSll => 16,
+        LinkType::LinuxSll2 => 20,
+        LinkType::Null => 4,
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => 0,
+    })
+}
+
+type Pair<'a> = (&'a [u8], &'a [u8]);
+
+/// The address pair of the IP header at `ip` and, for an unfragmented ICMP error (destination
+/// unreachable, time exceeded, ...: sent by a third host about a packet between two others),
+/// the pair of the packet it quotes.
+fn ip_pairs(frame: &[u8], ip: usize) -> Option<(Pair<'_>, Option<Pair<'_>>)> {
+    let pair = |ip: usize| -> Option<Pair<'_>> {
+        match frame.get(ip).map(|b| b >> 4) {
+            Some(4) => Some((frame.get(ip + 12..ip + 16)?, frame.get(ip + 16..ip + 20)?)),
+            Some(6) => Some((frame.get(ip + 8..ip + 24)?, frame.get(ip + 24..ip + 40)?)),
+            _ => None,
+        }
+    };
+    let outer = pair(ip)?;
+    let inner_at = match frame.get(ip).map(|b| b >> 4) {
+        Some(4) => {
+            let ihl = usize::from(frame.get(ip).map_or(0, |b| b & 0x0f)) * 4;
+            // MF clear and offset 0: not a fragment.
+            let whole = frame
+                .get(ip + 6..ip + 8)
+                .is_some_and(|f| f.first().is_some_and(|h| h & 0x3f == 0) && f.get(1) == Some(&0));
+            (frame.get(ip + 9) == Some(&1)
+                && whole
+                && matches!(frame.get(ip + ihl), Some(3 | 4 | 5 | 11 | 12)))
+            .then_some(ip + ihl + 8)
+        }
+        Some(6) => (frame.get(ip + 6) == Some(&58) && matches!(frame.get(ip + 40), Some(1..=4)))
+            .then_some(ip + 48),
+        _ => None,
+    };
+    Some((outer, inner_at.and_then(pair)))
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -144,7 +266,7 @@ impl Handoff {
         }
         let full = match self.pending.get_mut(o) {
             Some(b) => {
-                b.push(ts, frame, wire_len);
+                b.push(LinkType::Ethernet, ts, frame, wire_len, Part::All);
                 b.frames.len() >= BATCH_FRAMES
             }
             None => return true,

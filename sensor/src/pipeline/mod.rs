@@ -5,6 +5,52 @@
 //! replay), so replay output is deterministic: flows live in a slab iterated in slot order.
 
 pub mod handoff;
+
+pub use handoff::Part;
+
+/// The timer schedule of a pipeline, kept by whoever feeds several pipelines the frames of one
+/// stream (parallel replay), so that every pipeline's timers fire at the same packet times as
+/// a single pipeline's would.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Clock {
+    now: Ts,
+    next_tick: Option<Ts>,
+}
+
+/// What the schedule says at a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockEvent {
+    /// The first packet: timers start.
+    Start(Ts),
+    /// A tick fires before this packet is processed.
+    Tick(Ts),
+}
+
+impl Clock {
+    /// A packet at `ts` arrives; returns what fires first (as [`Pipeline::frame`] would).
+    pub fn packet(&mut self, ts: Ts) -> Option<ClockEvent> {
+        if ts > self.now {
+            self.now = ts;
+        }
+        let now = self.now;
+        match self.next_tick {
+            None => {
+                self.next_tick = Some(now.add(TICK));
+                Some(ClockEvent::Start(now))
+            }
+            Some(t) if now >= t => {
+                self.next_tick = Some(now.add(TICK));
+                Some(ClockEvent::Tick(now))
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// The latest packet time.
+    pub fn now(&self) -> Ts {
+        self.now
+    }
+}
 mod session;
 pub mod worker;
 
@@ -103,8 +149,10 @@ struct Core {
     out: Output,
     stats: PipelineStats,
     now: Ts,
-    next_tick: Option<Ts>,
+    clock: Clock,
     next_report: Option<Ts>,
+    /// Timers are driven from outside (parallel replay).
+    external_clock: bool,
 }
 
 /// A worker's pipeline.
@@ -138,8 +186,9 @@ impl Pipeline {
             out,
             stats: PipelineStats::default(),
             now: Ts(0),
-            next_tick: None,
+            clock: Clock::default(),
             next_report: None,
+            external_clock: false,
         };
         Pipeline {
             decoder: Decoder::new(),
@@ -149,16 +198,53 @@ impl Pipeline {
 
     /// Process one captured frame.
     pub fn frame(&mut self, link: LinkType, ts: Ts, data: &[u8], wire_len: u32) {
+        self.frame_part(link, ts, data, wire_len, Part::All);
+    }
+
+    /// Process part of a frame (parallel replay splits an ICMP error between the worker of its
+    /// flow and the worker of the connection it quotes); [`Part::App`] leaves the counters of
+    /// the frame to the other worker.
+    pub fn frame_part(&mut self, link: LinkType, ts: Ts, data: &[u8], wire_len: u32, part: Part) {
         self.core.advance(ts, &mut self.decoder);
         let Pipeline { decoder, core } = self;
+        let before = (part == Part::App).then(|| decoder.stats.clone());
         if let Decoded::Packet(p) = decoder.decode(link, ts, data, wire_len) {
-            core.packet(&p);
+            core.packet(&p, part);
+        }
+        if let Some(b) = before {
+            decoder.stats = b;
         }
     }
 
     /// Advance the clock without a packet (live capture while idle): due timers run.
     pub fn idle(&mut self, now: Ts) {
         self.core.advance(now, &mut self.decoder);
+    }
+
+    /// Parallel replay: the reader owns the timer schedule ([`Clock`]) and tells every worker
+    /// when it starts and when a tick fires, so each worker runs its timers at exactly the
+    /// packet times a single pipeline would; frames then only move the clock forward.
+    pub fn set_external_clock(&mut self) {
+        self.core.external_clock = true;
+    }
+
+    /// [`Pipeline::set_external_clock`]: the schedule starts at `now` (the first packet).
+    pub fn clock_start(&mut self, now: Ts) {
+        self.core.now = self.core.now.max(now);
+        self.core.start_timers();
+    }
+
+    /// [`Pipeline::set_external_clock`]: a tick fires at `now`.
+    pub fn clock_tick(&mut self, now: Ts) {
+        self.core.now = self.core.now.max(now);
+        let now = self.core.now;
+        self.decoder.defrag.expire(now);
+        self.core.tick(now);
+    }
+
+    /// [`Pipeline::set_external_clock`]: the clock is at least `now` (end of input).
+    pub fn clock_set(&mut self, now: Ts) {
+        self.core.now = self.core.now.max(now);
     }
 
     /// Push buffered events to the output.
@@ -235,22 +321,24 @@ impl Pipeline {
 }
 
 impl Core {
-    fn advance(&mut self, ts: Ts, decoder: &mut Decoder) {
-        if ts > self.now {
-            self.now = ts;
-        }
+    fn start_timers(&mut self) {
         let now = self.now;
-        match self.next_tick {
-            None => {
-                self.next_tick = Some(now.add(TICK));
-                self.next_report = self.cfg.flows.period.map(|p| now.add(p));
-            }
-            Some(t) if now >= t => {
-                self.next_tick = Some(now.add(TICK));
+        self.next_report = self.cfg.flows.period.map(|p| now.add(p));
+    }
+
+    fn advance(&mut self, ts: Ts, decoder: &mut Decoder) {
+        let ev = self.clock.packet(ts);
+        self.now = self.now.max(self.clock.now());
+        if self.external_clock {
+            return;
+        }
+        match ev {
+            Some(ClockEvent::Start(_)) => self.start_timers(),
+            Some(ClockEvent::Tick(now)) => {
                 decoder.defrag.expire(now);
                 self.tick(now);
             }
-            Some(_) => {}
+            None => {}
         }
     }
 
@@ -377,7 +465,7 @@ impl Core {
         (slot, from_source)
     }
 
-    fn packet(&mut self, p: &Packet<'_>) {
+    fn packet(&mut self, p: &Packet<'_>, part: Part) {
         match p.transport {
             Wire::Tcp { sport, dport, .. } => {
                 let (slot, _) = self.flow_slot(p, 6, sport, dport);
@@ -393,8 +481,12 @@ impl Core {
             }
             Wire::Icmp { v6, msg } => {
                 let proto = if v6 { 58 } else { 1 };
-                self.flow_slot(p, proto, 0, 0);
-                self.icmp_packet(p, v6, msg);
+                if part != Part::App {
+                    self.flow_slot(p, proto, 0, 0);
+                }
+                if part != Part::Flow {
+                    self.icmp_packet(p, v6, msg);
+                }
             }
             Wire::Other { proto } => {
                 self.flow_slot(p, proto, 0, 0);

@@ -93,6 +93,9 @@ pub fn drain_batches(rx: Receiver<Vec<u8>>, out: &mut Output, tel: &Telemetry) {
         if Instant::now() >= next {
             tel.set_output(&out.stats);
             next = Instant::now() + PUBLISH_EVERY;
+            if out.broken() && tel.is_healthy() {
+                tel.set_unhealthy("writing events failed".into());
+            }
         }
     }
     let _ = out.flush();

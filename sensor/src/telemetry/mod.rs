@@ -56,7 +56,33 @@ pub struct Summary {
     pub output: OutputStats,
 }
 
+macro_rules! add_fields {
+    ($a:expr, $b:expr; $($f:ident),* $(,)?) => { $( $a.$f += $b.$f; )* };
+}
+
 impl Summary {
+    /// Add another worker's counters (parallel replay, several queues).
+    pub fn add(&mut self, o: &Summary) {
+        add_fields!(self.files, o.files; frames, unsupported_link);
+        add_fields!(self.decode, o.decode; frames, ip_packets, not_ip, malformed, too_many_vlans);
+        add_fields!(self.defrag, o.defrag;
+            fragments, reassembled, timeouts, cap_drops, malformed, duplicates);
+        add_fields!(self.reassembly, o.reassembly; out_of_order, retransmissions, overlaps, gaps,
+            gap_bytes, cap_drops, out_of_window, resyncs);
+        add_fields!(self.pipeline, o.pipeline; flows_created, flow_reports, flows_timed_out,
+            sessions, pending_overflows, unclaimed_packets, flows_active, dropped_by_processors,
+            ignored_outgoing);
+        for (id, p) in &o.protocols {
+            match self.protocols.iter_mut().find(|(i, _)| i == id) {
+                Some((_, mine)) => {
+                    add_fields!(mine, p; transactions, unmatched_requests, unmatched_responses,
+                        anomalies, gave_up, gaps);
+                }
+                None => self.protocols.push((*id, p.clone())),
+            }
+        }
+    }
+
     /// Human-readable multi-line text.
     pub fn render(&self) -> String {
         let mut s = String::new();
