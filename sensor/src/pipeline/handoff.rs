@@ -21,6 +21,9 @@ const INBOX: usize = 256;
 /// Frames per batch before it is sent (a batch is also sent at the end of every receive).
 const BATCH_FRAMES: usize = 64;
 
+/// Called with (link type, timestamp, bytes, wire length, part) for each entry of a batch.
+pub type FrameVisitor<'a> = dyn FnMut(LinkType, Ts, &[u8], u32, Part) + 'a;
+
 /// Frames copied for one owner.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -53,7 +56,7 @@ impl Batch {
     }
 
     /// Each frame as (link type, timestamp, bytes, wire length, part).
-    pub fn for_each_frame(&self, f: &mut dyn FnMut(LinkType, Ts, &[u8], u32, Part)) {
+    pub fn for_each_frame(&self, f: &mut FrameVisitor<'_>) {
         let mut at = 0usize;
         for &(link, ts, wire, len, part) in &self.frames {
             let end = at + len as usize;
