@@ -320,6 +320,7 @@ pub fn run(
         .unwrap_or_else(|| (0..worker::cpu_count()).collect());
     let mut workers = Vec::new();
     let mut reconfig = Vec::new();
+    let (bypass_tx, bypass_rx) = std::sync::mpsc::channel::<sensor_common::FlowKey>();
     let mut handoffs = crate::pipeline::handoff::group(socks.len()).into_iter();
     for (i, s) in socks.into_iter().enumerate() {
         let Some(h) = handoffs.next() else {
@@ -330,6 +331,7 @@ pub fn run(
         let tel = tel.clone();
         let (ctx, crx) = std::sync::mpsc::channel();
         reconfig.push(ctx);
+        let btx = bypass_tx.clone();
         let core = cpus.get(i % cpus.len().max(1)).copied().unwrap_or(0);
         workers.push(
             std::thread::Builder::new()
@@ -338,7 +340,7 @@ pub fn run(
                     if let Err(e) = worker::pin_to_core(core) {
                         eprintln!("sensor: worker {i}: cannot pin to core {core}: {e}");
                     }
-                    worker::run_worker(s, p, stop, tel, i, crx, h)
+                    worker::run_worker(s, p, stop, tel, i, crx, h, btx)
                 })?,
         );
     }
@@ -359,6 +361,7 @@ pub fn run(
     let mut next_poll = Instant::now() + FLOW_POLL;
     let mut flow_errors = 0u64;
     let mut active = 0u64;
+    let (mut bypassed, mut bypass_errors) = (0u64, 0u64);
     tel.set_ready(true);
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
@@ -371,6 +374,18 @@ pub fn run(
             tel.set_unhealthy("the output thread stopped".into());
             eprintln!("sensor: the output thread stopped; shutting down");
             break;
+        }
+        // Connections whose dissector gave up: the kernel stops redirecting them (still counted).
+        while let Ok(k) = bypass_rx.try_recv() {
+            match dp.bypass(&k) {
+                Ok(()) => bypassed += 1,
+                Err(e) => {
+                    if bypass_errors == 0 {
+                        eprintln!("sensor: writing the bypass map failed: {e:#}");
+                    }
+                    bypass_errors += 1;
+                }
+            }
         }
         if reload.swap(false, Ordering::SeqCst) {
             match reloaded(&cfg, &opts) {
@@ -413,6 +428,7 @@ pub fn run(
                 finals: kf.finals,
                 evicted: kf.evicted,
                 read_errors: flow_errors,
+                bypassed,
             });
         }
         if stats {
@@ -430,6 +446,8 @@ pub fn run(
                 active = snap.len() as u64;
                 for k in report_flows(&mut kf, &mut enc, &mut w, &cfg, snap, Ts::now(), false) {
                     let _ = dp.remove_flow(&k);
+                    // A later connection on the same 5-tuple is parsed again.
+                    let _ = dp.unbypass(&k);
                 }
             }
             Err(e) => {

@@ -1086,3 +1086,64 @@ fn small_memlock_limit_shrinks_the_rings_instead_of_failing() {
         1
     );
 }
+
+/// An echo server on the HTTP port 8080.
+const ECHO_8080: &str = "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('198.18.40.2', 8080)); s.listen(8)\nwhile True:\n  c,_=s.accept()\n  while True:\n    d=c.recv(65536)\n    if not d: break\n    c.sendall(d)\n  c.close()\n";
+/// An HTTP/2 (prior knowledge) client: the HTTP/1.x dissector gives up on both directions.
+const H2_CLIENT: &str = "import socket, time\nc=socket.create_connection(('198.18.40.2', 8080), timeout=5)\nc.sendall(b'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n'); c.recv(65536)\nfor i in range(20):\n  time.sleep(0.05); c.sendall(b'x' * 100); c.recv(65536)\nc.close()\n";
+
+#[test]
+fn a_connection_the_dissector_gave_up_on_is_bypassed_but_still_counted() {
+    if !root_or_skip("a_connection_the_dissector_gave_up_on_is_bypassed_but_still_counted") {
+        return;
+    }
+    let mut lab = Lab::new("b");
+    let srv = lab.srv.clone();
+    lab.spawn(&srv, &["python3", "-c", ECHO_8080]);
+    lab.wait_tcp(&srv, 8080);
+    let cap = tcpdump(&mut lab, &srv, "sm0", "mirror");
+    let sensor = Sensor::start(
+        &lab,
+        BIN,
+        &[
+            "--span",
+            "-E",
+            "http.enabled=true",
+            "-E",
+            "http.host=127.0.0.1",
+        ],
+    );
+    lab.run(&lab.cli, &["python3", "-c", H2_CLIENT]);
+    std::thread::sleep(Duration::from_millis(1800));
+    let metrics =
+        parse_metrics(&lab.run(&lab.sen, &["curl", "-sf", "http://127.0.0.1:5066/metrics"]));
+    stop_capture(&cap);
+    let (live, _) = sensor.stop();
+    let m = |k: &str| {
+        metrics
+            .get(k)
+            .copied()
+            .unwrap_or_else(|| panic!("no metric {k}"))
+    };
+    assert_eq!(m("sensor_flow_bypassed_flows_total"), 1.0);
+    let bypassed = m("sensor_xdp_verdict_packets_total{verdict=\"bypassed\"}");
+    let redirected = m("sensor_xdp_verdict_packets_total{verdict=\"redirected\"}");
+    assert!(
+        bypassed >= 20.0,
+        "the rest of the connection stayed in the kernel: {bypassed}"
+    );
+    // Still counted exactly: the kernel's flow record equals the mirror capture.
+    let (lf, rf) = (flow_map(&live), flow_map(&replay(&cap.file)));
+    let key = rf
+        .keys()
+        .find(|k| k.contains(":8080"))
+        .expect("the connection in the mirror")
+        .clone();
+    assert_eq!(lf.get(&key), rf.get(&key), "flow {key}");
+    let total: u64 = rf[&key].values().map(|(p, _)| p).sum();
+    assert_eq!(
+        redirected + bypassed,
+        total as f64,
+        "every packet redirected or bypassed"
+    );
+}

@@ -51,7 +51,11 @@ fn parallel(files: &[PathBuf], n: usize) -> Vec<String> {
     .unwrap();
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     let mut v: Vec<String> = text.lines().map(str::to_owned).collect();
-    assert_eq!(o.output.stats.events as usize, v.len(), "every event counted once");
+    assert_eq!(
+        o.output.stats.events as usize,
+        v.len(),
+        "every event counted once"
+    );
     v.sort();
     v
 }

@@ -153,6 +153,8 @@ struct Core {
     next_report: Option<Ts>,
     /// Timers are driven from outside (parallel replay).
     external_clock: bool,
+    /// Connections the kernel may stop redirecting (live capture collects them).
+    bypass: Option<Vec<FlowKey>>,
 }
 
 /// A worker's pipeline.
@@ -189,6 +191,7 @@ impl Pipeline {
             clock: Clock::default(),
             next_report: None,
             external_clock: false,
+            bypass: None,
         };
         Pipeline {
             decoder: Decoder::new(),
@@ -219,6 +222,21 @@ impl Pipeline {
     /// Advance the clock without a packet (live capture while idle): due timers run.
     pub fn idle(&mut self, now: Ts) {
         self.core.advance(now, &mut self.decoder);
+    }
+
+    /// Live capture: collect the connections whose dissector gave up on both directions, for
+    /// the kernel's bypass map ([`Pipeline::take_bypass`]).
+    pub fn collect_bypass(&mut self) {
+        self.core.bypass.get_or_insert_with(Vec::new);
+    }
+
+    /// The connections to bypass since the last call.
+    pub fn take_bypass(&mut self) -> Vec<FlowKey> {
+        self.core
+            .bypass
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Parallel replay: the reader owns the timer schedule ([`Clock`]) and tells every worker
@@ -640,7 +658,7 @@ impl Core {
             })) if syn_only => self.decide(slot, p, L4::Tcp, sport, dport, syn_only),
             _ => {}
         }
-        let Some(Some(FlowEntry { app, .. })) = self.slots.get_mut(slot) else {
+        let Some(Some(FlowEntry { app, flow })) = self.slots.get_mut(slot) else {
             return;
         };
         let App::Active(s) = app else {
@@ -659,6 +677,12 @@ impl Core {
             &mut self.rstats,
             &mut self.stats,
         );
+        if let Some(req) = self.bypass.as_mut() {
+            if !s.bypassed && !closed && s.gave_up_both() {
+                s.bypassed = true;
+                req.push(flow.key);
+            }
+        }
         if closed {
             *app = App::Closed;
         }

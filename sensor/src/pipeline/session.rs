@@ -46,6 +46,8 @@ pub struct Session {
     /// Endpoints.
     pub meta: ConnMeta,
     tcp: [TcpDir; 2],
+    /// The kernel was asked to stop redirecting this connection.
+    pub bypassed: bool,
 }
 
 /// Hand one chunk of in-order data (or a gap) to the dissector.
@@ -107,7 +109,14 @@ impl Session {
             diss: AnyDissector::new(id, cfgs),
             meta,
             tcp: Default::default(),
+            bypassed: false,
         }
+    }
+
+    /// The dissector gave up on both directions: nothing more can be learnt from this
+    /// connection's payload (its packets only need counting, which the kernel does).
+    pub fn gave_up_both(&self) -> bool {
+        self.tcp.iter().all(|d| d.gave_up)
     }
 
     /// Process a TCP segment; returns true when the connection closed (both FINs, or RST).

@@ -148,6 +148,7 @@ pub fn run_worker(
     index: usize,
     reconfig: Receiver<Config>,
     mut handoff: Handoff,
+    bypass: std::sync::mpsc::Sender<sensor_common::FlowKey>,
 ) -> WorkerReport {
     let mut last_flush = Instant::now();
     let mut next_publish = Instant::now();
@@ -182,6 +183,9 @@ pub fn run_worker(
             }
         });
         batch_ts = None;
+        for k in pipeline.take_bypass() {
+            let _ = bypass.send(k);
+        }
         if many {
             handoff.flush();
             handoff.drain(&mut |ts, frame, len| pipeline.frame(LinkType::Ethernet, ts, frame, len));
@@ -225,10 +229,12 @@ pub fn run_worker(
 /// A pipeline for a live worker: its own flow reports off (the kernel map is the source of
 /// truth for flow records in live mode), events into a channel writer.
 pub fn worker_pipeline(cfg: &Config, tx: SyncSender<Vec<u8>>) -> Pipeline {
-    Pipeline::new(
+    let mut p = Pipeline::new(
         worker_config(cfg),
         Output::from_writer(Box::new(ChannelWriter::new(tx))),
-    )
+    );
+    p.collect_bypass();
+    p
 }
 
 /// A live worker's configuration: `cfg` without flow reports (the kernel map reports flows).

@@ -69,6 +69,8 @@ pub struct KernelFlowView {
     pub evicted: u64,
     /// Failed reads of the map.
     pub read_errors: u64,
+    /// Connections put in the bypass map (their dissector gave up).
+    pub bypassed: u64,
 }
 
 #[derive(Default)]
@@ -576,6 +578,12 @@ fn samples_xdp(out: &mut Samples, s: &State) {
             "Kernel flow entries evicted by the LRU before their final report",
             None,
             k.evicted,
+        );
+        out.counter(
+            "sensor_flow_bypassed_flows_total",
+            "Connections the kernel stopped redirecting (dissector gave up; still counted)",
+            None,
+            k.bypassed,
         );
         out.counter(
             "sensor_flow_kernel_read_errors_total",
