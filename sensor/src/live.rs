@@ -340,7 +340,18 @@ pub fn run(
                     if let Err(e) = worker::pin_to_core(core) {
                         eprintln!("sensor: worker {i}: cannot pin to core {core}: {e}");
                     }
-                    worker::run_worker(s, p, stop, tel, i, crx, h, btx)
+                    worker::run_worker(
+                        s,
+                        p,
+                        worker::WorkerLinks {
+                            stop,
+                            tel,
+                            index: i,
+                            reconfig: crx,
+                            handoff: h,
+                            bypass: btx,
+                        },
+                    )
                 })?,
         );
     }

@@ -1141,9 +1141,8 @@ fn a_connection_the_dissector_gave_up_on_is_bypassed_but_still_counted() {
         .clone();
     assert_eq!(lf.get(&key), rf.get(&key), "flow {key}");
     let total: u64 = rf[&key].values().map(|(p, _)| p).sum();
-    assert_eq!(
-        redirected + bypassed,
-        total as f64,
-        "every packet redirected or bypassed"
+    assert!(
+        bypassed < total as f64 && redirected + bypassed >= total as f64,
+        "the start of the connection was parsed, the rest bypassed: {redirected} + {bypassed} vs {total}"
     );
 }

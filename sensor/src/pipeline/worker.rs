@@ -102,6 +102,22 @@ pub fn drain_batches(rx: Receiver<Vec<u8>>, out: &mut Output, tel: &Telemetry) {
     tel.set_output(&out.stats);
 }
 
+/// A live worker's connections to the rest of the sensor.
+pub struct WorkerLinks {
+    /// Set on SIGINT/SIGTERM (and by a worker whose socket failed).
+    pub stop: Arc<AtomicBool>,
+    /// Where counters are published.
+    pub tel: Arc<Telemetry>,
+    /// This worker's index (its queue's).
+    pub index: usize,
+    /// Reloaded configurations (SIGHUP).
+    pub reconfig: Receiver<Config>,
+    /// Frames for and from the other workers.
+    pub handoff: Handoff,
+    /// Connections for the kernel's bypass map.
+    pub bypass: std::sync::mpsc::Sender<sensor_common::FlowKey>,
+}
+
 /// What a worker reports when it stops.
 #[derive(Debug, Default)]
 pub struct WorkerReport {
@@ -140,16 +156,15 @@ pub fn cpu_count() -> usize {
 
 /// Run one worker until `stop` is set: receive batches from `xsk`, feed `pipeline`, flush events
 /// at least every [`FLUSH_EVERY`]. At the end every pending transaction is published.
-pub fn run_worker(
-    mut xsk: XskQueue,
-    mut pipeline: Pipeline,
-    stop: Arc<AtomicBool>,
-    tel: Arc<Telemetry>,
-    index: usize,
-    reconfig: Receiver<Config>,
-    mut handoff: Handoff,
-    bypass: std::sync::mpsc::Sender<sensor_common::FlowKey>,
-) -> WorkerReport {
+pub fn run_worker(mut xsk: XskQueue, mut pipeline: Pipeline, links: WorkerLinks) -> WorkerReport {
+    let WorkerLinks {
+        stop,
+        tel,
+        index,
+        reconfig,
+        mut handoff,
+        bypass,
+    } = links;
     let mut last_flush = Instant::now();
     let mut next_publish = Instant::now();
     let queue = xsk.queue;
