@@ -20,7 +20,9 @@
 # workers received (sensor_afxdp_rx_frames_total); lost = AF_XDP ring-full + fill-ring-empty +
 # failed redirects (sensor) or "dropped by kernel" (tcpdump). Medians over REPS (default 3).
 #
-# usage: bench-live.sh SENSOR_BIN [OUTDIR]   (env DUR (≤ 10), REPS, RECEIVERS, PCAP)
+# PPS=N sends at N packets/s instead of --topspeed (to find the loss-free rate).
+#
+# usage: bench-live.sh SENSOR_BIN [OUTDIR]   (env DUR (≤ 10), REPS, RECEIVERS, PCAP, PPS)
 set -u
 BIN=${1:?sensor binary}
 OUT=${2:-bench-out/live-sensor}
@@ -92,7 +94,9 @@ run_one() {
   esac
   tx0=$(cnt $TX $DTX tx_packets)
   t0=$(date +%s.%N)
-  ip netns exec $TX taskset -c 0 timeout -s INT "$DUR" tcpreplay -i $DTX --topspeed -q "$PCAP" >"$d/sender.txt" 2>&1
+  local rate=(--topspeed)
+  [ -n "${PPS:-}" ] && rate=(--pps="$PPS")
+  ip netns exec $TX taskset -c 0 timeout -s INT "$DUR" tcpreplay -i $DTX "${rate[@]}" -q "$PCAP" >"$d/sender.txt" 2>&1
   t1=$(date +%s.%N)
   tx1=$(cnt $TX $DTX tx_packets)
   sent=$((tx1 - tx0)); secs=$(echo "$t1 - $t0" | bc -l)
@@ -128,7 +132,7 @@ run_one() {
 }
 
 : > "$OUT/summary.txt"
-echo "# bench-live $(date -u +%FT%TZ) DUR=$DUR REPS=$REPS PCAP=$PCAP $(uname -r) nproc=$(nproc)" | tee -a "$OUT/summary.txt"
+echo "# bench-live $(date -u +%FT%TZ) DUR=$DUR REPS=$REPS PPS=${PPS:-topspeed} PCAP=$PCAP $(uname -r) nproc=$(nproc)" | tee -a "$OUT/summary.txt"
 printf 'receiver\trep\tsent\tsecs\tseen\tdelivered\tlost\n' > "$OUT/runs.tsv"
 for r in $(seq 1 "$REPS"); do
   for rcv in ${RECEIVERS//,/ }; do
