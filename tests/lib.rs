@@ -80,8 +80,9 @@ pub fn read_frames(path: &Path) -> (Vec<Frame>, Option<String>) {
     (frames, r.err().map(|e| e.to_string()))
 }
 
+/// A writer collecting everything written into a shared buffer.
 #[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
+pub struct Shared(pub Arc<Mutex<Vec<u8>>>);
 
 impl Write for Shared {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

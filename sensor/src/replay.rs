@@ -36,13 +36,17 @@ fn run_worker(i: usize, rx: Receiver<Batch>, mut p: Pipeline, tel: Arc<Telemetry
     let mut next = Instant::now() + PUBLISH_EVERY;
     p.set_external_clock();
     for batch in rx {
+        let mut now = false;
         batch.for_each_frame(&mut |link, ts, data, wl, part| match part {
             Part::ClockStart => p.clock_start(ts),
             Part::ClockTick => p.clock_tick(ts),
             Part::ClockSet => p.clock_set(ts),
+            Part::Publish => now = true,
             Part::All | Part::Flow | Part::App => p.frame_part(link, ts, data, wl, part),
         });
-        if Instant::now() >= next {
+        if now || Instant::now() >= next {
+            // Events reach the output at least this often (a replay of a FIFO is a live view).
+            p.flush_output();
             next = Instant::now() + PUBLISH_EVERY;
             tel.set_worker(
                 i,
@@ -62,6 +66,26 @@ fn run_worker(i: usize, rx: Receiver<Batch>, mut p: Pipeline, tel: Arc<Telemetry
         },
     );
     s
+}
+
+/// The reader's share of the telemetry: the file counters, and the stats event when due.
+fn due(
+    tel: &Telemetry,
+    ticker: &mut Ticker,
+    w: &mut ChannelWriter,
+    enc: &mut crate::ecs::Encoder,
+    files: &FileStats,
+) {
+    let (counters, stats) = ticker.due();
+    if counters {
+        tel.set_files(files);
+    }
+    if stats {
+        let ev = telemetry::stats_event(tel, ticker.period_ms());
+        let _ = std::io::Write::write_all(w, enc.value(&ev));
+        let _ = std::io::Write::write_all(w, b"\n");
+        let _ = std::io::Write::flush(w);
+    }
 }
 
 /// The outcome of a parallel replay.
@@ -171,20 +195,11 @@ pub fn parallel(
             }
             frames += 1;
             if frames.is_multiple_of(256) {
-                // Counters and the stats event when due.
-                let (counters, stats) = ticker.due();
-                if counters {
-                    tel.set_files(&FileStats {
-                        frames: files_stats.frames + frames,
-                        ..files_stats.clone()
-                    });
-                }
-                if stats {
-                    let ev = telemetry::stats_event(tel, ticker.period_ms());
-                    let _ = std::io::Write::write_all(&mut stats_writer, enc.value(&ev));
-                    let _ = std::io::Write::write_all(&mut stats_writer, b"\n");
-                    let _ = std::io::Write::flush(&mut stats_writer);
-                }
+                let seen = FileStats {
+                    frames: files_stats.frames + frames,
+                    ..files_stats.clone()
+                };
+                due(tel, ticker, &mut stats_writer, &mut enc, &seen);
                 dead |= !tel.is_healthy();
             }
         });
@@ -200,6 +215,12 @@ pub fn parallel(
             }
         }
         tel.set_files(&files_stats);
+        due(tel, ticker, &mut stats_writer, &mut enc, &files_stats);
+        // Each finished file is published at once (a live view when files come from FIFOs).
+        for (w, b) in pending.iter_mut().enumerate() {
+            b.push(LinkType::Ethernet, clock.now(), &[], 0, Part::Publish);
+            dead |= !send(&senders, w, std::mem::take(b));
+        }
         if dead || stop.load(Ordering::Relaxed) {
             break;
         }

@@ -611,16 +611,7 @@ fn capabilities_are_dropped_after_start_up_and_required_at_start() {
         assert_eq!(t["NoNewPrivs"], "1");
     }
     // It still works without them: transactions, flows from the kernel map, the endpoint.
-    lab.run(
-        &lab.cli,
-        &[
-            "curl",
-            "-sf",
-            "-o",
-            "/dev/null",
-            "http://198.18.40.2/hello.txt",
-        ],
-    );
+    lab.curl_hello();
     std::thread::sleep(Duration::from_millis(1500));
     let m = lab.run(&lab.sen, &["curl", "-sf", "http://127.0.0.1:5066/metrics"]);
     assert!(
@@ -798,16 +789,7 @@ fn monitor_processes_names_local_clients_and_servers() {
         ],
     );
     // A remote client to the local nginx; a local client (python3) to a remote server.
-    lab.run(
-        &lab.cli,
-        &[
-            "curl",
-            "-sf",
-            "-o",
-            "/dev/null",
-            "http://198.18.40.2/hello.txt",
-        ],
-    );
+    lab.curl_hello();
     lab.run(&srv, &["python3", "-c", SLOW_CLIENT]);
     std::thread::sleep(Duration::from_millis(800));
     let (live, _) = sensor.stop();
@@ -860,16 +842,7 @@ fn monitor_processes_names_local_clients_and_servers() {
             "packetbeat.ignore_outgoing=true",
         ],
     );
-    lab.run(
-        &lab.cli,
-        &[
-            "curl",
-            "-sf",
-            "-o",
-            "/dev/null",
-            "http://198.18.40.2/hello.txt",
-        ],
-    );
+    lab.curl_hello();
     lab.run(&srv, &["python3", "-c", SLOW_CLIENT]);
     std::thread::sleep(Duration::from_millis(800));
     let (live, _) = sensor.stop();
@@ -1032,74 +1005,33 @@ fn small_memlock_limit_shrinks_the_rings_instead_of_failing() {
     lab.nginx(&[("hello.txt", "hello from the lab\n")]);
     // No CAP_SYS_RESOURCE (cannot raise the limit), no CAP_IPC_LOCK, 8 MiB locked memory: what
     // a container runtime typically gives. The default rings (32 MiB) do not fit.
-    let events = lab.dir.join("memlock.ndjson");
-    let mut child = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.sen,
+    let sensor = Sensor::start_wrapped(
+        &lab,
+        &lab.sen,
+        &[
             "setpriv",
             "--bounding-set",
             "-sys_resource,-ipc_lock",
-        ])
-        .args([
             "--",
             "prlimit",
             "--memlock=8388608:8388608",
             "--",
-            BIN,
-            "run",
-            "--interface",
-        ])
-        .arg(&lab.span_if)
-        .arg("--output")
-        .arg(format!("file:{}", events.display()))
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
-    let mut log = Vec::new();
-    while !log.iter().any(|l: &String| l.contains("capturing on")) {
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(l) => log.push(l),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("sensor did not start: {log:?}");
-            }
-        }
-    }
-    assert!(
-        log.iter()
-            .any(|l| l.contains("using 1024 AF_XDP frames per queue")),
-        "{log:?}"
-    );
-    lab.run(
-        &lab.cli,
-        &[
-            "curl",
-            "-sf",
-            "-o",
-            "/dev/null",
-            "http://198.18.40.2/hello.txt",
         ],
+        BIN,
+        &[],
     );
+    assert!(
+        sensor
+            .stderr_log
+            .iter()
+            .any(|l| l.contains("using 1024 AF_XDP frames per queue")),
+        "{:?}",
+        sensor.stderr_log
+    );
+    lab.curl_hello();
     std::thread::sleep(Duration::from_millis(800));
-    sh(&["kill", "-TERM", &child.id().to_string()]);
-    assert!(child.wait().unwrap().success());
-    let text = std::fs::read_to_string(&events).unwrap();
-    assert_eq!(
-        text.lines()
-            .filter(|l| l.contains("\"type\":\"http\""))
-            .count(),
-        1
-    );
+    let (live, _) = sensor.stop();
+    assert_eq!(of_type(&live, "http").len(), 1);
 }
 
 /// An echo server on the HTTP port 8080.

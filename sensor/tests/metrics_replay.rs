@@ -122,7 +122,14 @@ fn metrics_during_replay_match_the_pipeline() {
         let (code, body) = get(&addr, "/metrics");
         assert_eq!(code, 200);
         let m = parse_metrics(&body);
-        if m.get("sensor_capture_frames_total") == Some(&want_frames) {
+        // Frames are published by the reader, pipeline counters by each worker, output
+        // counters by the output thread (about once a second): wait for all three.
+        let ip = m.get("sensor_decode_frames_total{result=\"ip\"}");
+        let events = m.get("sensor_output_events_total").copied().unwrap_or(0.0);
+        if m.get("sensor_capture_frames_total") == Some(&want_frames)
+            && ip == Some(&(exp.decode.ip_packets as f64))
+            && events >= exp_events as f64
+        {
             break m;
         }
         assert!(

@@ -11,26 +11,13 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use sensor::config::{Config, MetricsConfig};
 use sensor::output::Output;
 use sensor::telemetry::registry::Telemetry;
 use sensor::telemetry::Ticker;
-use sensor_tests::{corpus, pcaps, read_frames, run_frames};
-
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Shared {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use sensor_tests::{corpus, pcaps, read_frames, run_frames, Shared};
 
 fn parallel(files: &[PathBuf], n: usize) -> Vec<String> {
     let buf = Shared::default();

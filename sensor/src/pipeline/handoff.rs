@@ -144,6 +144,8 @@ pub enum Part {
     ClockTick,
     /// Not a frame (parallel replay): the clock is at least this entry's time.
     ClockSet,
+    /// Not a frame (parallel replay): publish the counters now (an input file ended).
+    Publish,
 }
 
 /// Where a frame goes.

@@ -285,15 +285,8 @@ impl Action {
 }
 
 fn get_mut_keys<'a>(m: &'a mut Map<String, Value>, keys: &[String]) -> Option<&'a mut Value> {
-    let (last, parents) = keys.split_last()?;
-    let mut cur = m;
-    for k in parents {
-        cur = match cur.get_mut(k) {
-            Some(Value::Object(o)) => o,
-            _ => return None,
-        };
-    }
-    cur.get_mut(last)
+    let (parent, last) = fields::parent_mut(m, keys)?;
+    parent.get_mut(last)
 }
 
 /// libbeat's skip test for `replace_fields: false`: the event has a `host` object with more than

@@ -58,9 +58,11 @@ pub fn resolve(m: &Map<String, Value>, path: &str) -> Option<Vec<String>> {
     None
 }
 
-/// Remove the value at `path`; `None` when it is not there.
-pub fn delete(m: &mut Map<String, Value>, path: &str) -> Option<Value> {
-    let keys = resolve(m, path)?;
+/// The object holding the last of `keys` (as [`resolve`] returns them), and that key.
+pub fn parent_mut<'a, 'k>(
+    m: &'a mut Map<String, Value>,
+    keys: &'k [String],
+) -> Option<(&'a mut Map<String, Value>, &'k String)> {
     let (last, parents) = keys.split_last()?;
     let mut cur = m;
     for k in parents {
@@ -69,7 +71,14 @@ pub fn delete(m: &mut Map<String, Value>, path: &str) -> Option<Value> {
             _ => return None,
         };
     }
-    cur.remove(last)
+    Some((cur, last))
+}
+
+/// Remove the value at `path`; `None` when it is not there.
+pub fn delete(m: &mut Map<String, Value>, path: &str) -> Option<Value> {
+    let keys = resolve(m, path)?;
+    let (parent, last) = parent_mut(m, &keys)?;
+    parent.remove(last)
 }
 
 /// Set `path` to `v`, creating the missing objects on the way. An existing literal key equal to

@@ -257,6 +257,20 @@ impl Lab {
         pid
     }
 
+    /// One `curl` of the lab's nginx from the client namespace.
+    pub fn curl_hello(&self) {
+        self.run(
+            &self.cli,
+            &[
+                "curl",
+                "-sf",
+                "-o",
+                "/dev/null",
+                "http://198.18.40.2/hello.txt",
+            ],
+        );
+    }
+
     /// Run a client command inside `ns` to completion; returns stdout.
     pub fn run(&self, ns: &str, args: &[&str]) -> String {
         let mut v = vec!["ip", "netns", "exec", ns];
@@ -391,6 +405,18 @@ impl Sensor {
 
     /// [`Sensor::start`] in namespace `ns` (where the span interface has been moved).
     pub fn start_in(lab: &Lab, ns: &str, bin: &str, extra: &[&str]) -> Sensor {
+        Sensor::start_wrapped(lab, ns, &[], bin, extra)
+    }
+
+    /// [`Sensor::start_in`] through `wrapper` (e.g. `setpriv ... --`, `prlimit ... --`), which
+    /// must exec the sensor in place.
+    pub fn start_wrapped(
+        lab: &Lab,
+        ns: &str,
+        wrapper: &[&str],
+        bin: &str,
+        extra: &[&str],
+    ) -> Sensor {
         let tag: String = extra
             .join("_")
             .chars()
@@ -400,17 +426,9 @@ impl Sensor {
         let _ = std::fs::remove_file(&events);
         let out = format!("file:{}", events.display());
         let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns,
-                bin,
-                "run",
-                "--interface",
-                &lab.span_if,
-                "--output",
-                &out,
-            ])
+            .args(["netns", "exec", ns])
+            .args(wrapper)
+            .args([bin, "run", "--interface", &lab.span_if, "--output", &out])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
