@@ -171,3 +171,29 @@ fn processor_config_errors_name_the_place() {
         assert!(format!("{e:#}").contains(needle), "{yaml}: {e:#}");
     }
 }
+
+#[test]
+fn cassandra_send_request_and_send_response() {
+    let run = |yaml: &str| {
+        let cfg = Config::from_yaml(yaml).unwrap();
+        let mut lines = Vec::new();
+        for f in sensor_tests::pcaps(&corpus().join("cassandra")) {
+            lines.extend(run_frames(cfg.clone(), &read_frames(&f).0).0);
+        }
+        lines
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|e| e["type"] == "cassandra")
+            .collect::<Vec<_>>()
+    };
+    let all = run("");
+    assert!(all.iter().any(|e| e["cassandra"].get("request").is_some()));
+    assert!(all.iter().any(|e| e["cassandra"].get("response").is_some()));
+    let none = run(
+        "packetbeat.protocols:\n- type: cassandra\n  send_request: false\n  send_response: false\n",
+    );
+    assert_eq!(none.len(), all.len());
+    assert!(none.iter().all(
+        |e| e["cassandra"].get("request").is_none() && e["cassandra"].get("response").is_none()
+    ));
+}

@@ -366,8 +366,17 @@ impl Config {
                     specific.insert(k, v);
                 }
             }
-            let c: CommonConfig = serde_yaml_ng::from_value(Value::Mapping(common))
+            let given = |k: &str| common.contains_key(Value::String(k.to_owned()));
+            let (req_given, resp_given) = (given("send_request"), given("send_response"));
+            let mut c: CommonConfig = serde_yaml_ng::from_value(Value::Mapping(common))
                 .map_err(|e| anyhow!("{path}: {e}"))?;
+            let d = CommonConfig::defaults_for(id);
+            if !req_given {
+                c.send_request = d.send_request;
+            }
+            if !resp_given {
+                c.send_response = d.send_response;
+            }
             if id.transport() == Transport::Icmp && !c.ports.is_empty() {
                 bail!("{path}.ports: icmp takes no ports (only `enabled`)");
             }

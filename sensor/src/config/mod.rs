@@ -79,12 +79,25 @@ pub struct Protocols {
     pub processors: Vec<crate::processors::Processors>,
 }
 
+impl CommonConfig {
+    /// The defaults of protocol `id`: Packetbeat's cassandra sends its request and response
+    /// objects unless told otherwise (`send_request`/`send_response` default true).
+    pub fn defaults_for(id: ProtoId) -> CommonConfig {
+        let on = id == ProtoId::Cassandra;
+        CommonConfig {
+            send_request: on,
+            send_response: on,
+            ..CommonConfig::default()
+        }
+    }
+}
+
 impl Default for Protocols {
     fn default() -> Self {
         Protocols {
             common: ProtoId::ALL
                 .iter()
-                .map(|_| CommonConfig::default())
+                .map(|&id| CommonConfig::defaults_for(id))
                 .collect(),
             specific: ProtoConfigs::default(),
             processors: ProtoId::ALL

@@ -94,3 +94,21 @@ fn overrides_and_monitoring_options() {
     let e = Config::from_yaml("logging.metrics.period: 0s").unwrap_err();
     assert!(format!("{e:#}").contains("at least 1s"), "{e:#}");
 }
+
+#[test]
+fn cassandra_sends_request_and_response_by_default() {
+    let id = ProtoId::Cassandra;
+    let d = Config::default();
+    assert!(d.protocols.get(id).send_request && d.protocols.get(id).send_response);
+    assert!(!d.protocols.get(ProtoId::Mysql).send_request);
+    let c = Config::from_yaml(
+        "packetbeat.protocols:\n- type: cassandra\n  send_request: false\n- type: mysql\n",
+    )
+    .unwrap();
+    assert!(!c.protocols.get(id).send_request, "given: kept");
+    assert!(
+        c.protocols.get(id).send_response,
+        "not given: cassandra's default"
+    );
+    assert!(!c.protocols.get(ProtoId::Mysql).send_response);
+}

@@ -65,7 +65,8 @@ pub fn build(
         if cfg.send_request_header {
             r.insert("headers".into(), f.header.json());
         }
-        if !r.is_empty() {
+        // Packetbeat's `send_request` (default true for cassandra) governs `cassandra.request`.
+        if !r.is_empty() && cx.common.send_request {
             cass.insert("request".into(), Value::Object(r));
         }
         notes.extend(f.notes);
@@ -94,7 +95,7 @@ pub fn build(
         if cfg.send_response_header {
             r.insert("headers".into(), f.header.json());
         }
-        if !r.is_empty() {
+        if !r.is_empty() && cx.common.send_response {
             cass.insert("response".into(), Value::Object(r));
         }
         notes.extend(f.notes);

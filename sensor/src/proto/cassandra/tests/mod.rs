@@ -39,7 +39,11 @@ fn run_with(cfg: &Config, common: &CommonConfig, script: &[Ev]) -> (Vec<Txn>, Pr
 }
 
 fn run(script: &[Ev]) -> (Vec<Txn>, ProtoStats) {
-    run_with(&Config::default(), &CommonConfig::default(), script)
+    run_with(
+        &Config::default(),
+        &CommonConfig::defaults_for(crate::proto::ProtoId::Cassandra),
+        script,
+    )
 }
 
 fn cq(t: &Txn) -> &Value {
@@ -256,7 +260,7 @@ fn options_ignored_ops_and_headers() {
     assert!(serde_yaml_ng::from_str::<Config>("compressor: gzip").is_err());
     let (ev, _) = run_with(
         &cfg,
-        &CommonConfig::default(),
+        &CommonConfig::defaults_for(crate::proto::ProtoId::Cassandra),
         &[
             d(C, 0, req(0, op::OPTIONS, &[])),
             d(S, 1, resp(0, op::SUPPORTED, &W::new().short(0).done())),

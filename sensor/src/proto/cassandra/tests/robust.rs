@@ -55,7 +55,11 @@ fn snappy_negotiated_configured_and_guessed() {
         compressor: Some(Compression::Snappy),
         ..Config::default()
     };
-    let (ev, st) = run_with(&cfg, &CommonConfig::default(), &script(false));
+    let (ev, st) = run_with(
+        &cfg,
+        &CommonConfig::defaults_for(crate::proto::ProtoId::Cassandra),
+        &script(false),
+    );
     assert_eq!(st.anomalies, 0);
     assert_eq!(cq(&ev[0])["response"]["result"]["type"], "void");
     // Neither negotiated nor configured: recognised.
@@ -204,7 +208,7 @@ fn robustness_random_truncated_and_flipped() {
         }
         let _ = run_split(
             &Config::default(),
-            &CommonConfig::default(),
+            &CommonConfig::defaults_for(crate::proto::ProtoId::Cassandra),
             &script,
             Split::Random(round),
         );
