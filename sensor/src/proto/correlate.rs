@@ -36,9 +36,14 @@ impl<T> Fifo<T> {
         evicted
     }
 
-    /// The oldest pending entry.
+    /// The oldest pending entry. When the queue empties, its buffer is freed: most
+    /// connections are idle most of the time, and an idle one should cost no pending storage.
     pub fn pop(&mut self) -> Option<(Ts, T)> {
-        self.q.pop_front()
+        let r = self.q.pop_front();
+        if self.q.is_empty() && self.q.capacity() > 0 {
+            self.q = VecDeque::new();
+        }
+        r
     }
 
     /// The oldest pending entry, without removing it.
@@ -117,7 +122,12 @@ impl<K: Hash + Eq + Clone, T> Keyed<K, T> {
 
     /// Take the entry for `key`.
     pub fn remove(&mut self, key: &K) -> Option<(Ts, T)> {
-        self.map.remove(key)
+        let r = self.map.remove(key);
+        if self.map.is_empty() && self.map.capacity() > 0 {
+            // Idle connections keep no table (thousands of idle DNS flows add up).
+            self.map = HashMap::new();
+        }
+        r
     }
 
     /// Look at the entry for `key`.
