@@ -45,7 +45,8 @@ pub struct Session {
     pub diss: AnyDissector,
     /// Endpoints.
     pub meta: ConnMeta,
-    tcp: [TcpDir; 2],
+    /// TCP streams, allocated with the first segment (a UDP session carries none).
+    tcp: Option<Box<[TcpDir; 2]>>,
     /// The kernel was asked to stop redirecting this connection.
     pub bypassed: bool,
 }
@@ -108,7 +109,7 @@ impl Session {
             id,
             diss: AnyDissector::new(id, cfgs),
             meta,
-            tcp: Default::default(),
+            tcp: None,
             bypassed: false,
         }
     }
@@ -116,7 +117,9 @@ impl Session {
     /// The dissector gave up on both directions: nothing more can be learnt from this
     /// connection's payload (its packets only need counting, which the kernel does).
     pub fn gave_up_both(&self) -> bool {
-        self.tcp.iter().all(|d| d.gave_up)
+        self.tcp
+            .as_ref()
+            .is_some_and(|t| t.iter().all(|d| d.gave_up))
     }
 
     /// Process a TCP segment; returns true when the connection closed (both FINs, or RST).
@@ -164,7 +167,7 @@ impl Session {
                 stats: &mut *stats,
                 out: &mut *txns,
             };
-            let [to_server, to_client] = tcp;
+            let [to_server, to_client] = &mut **tcp.get_or_insert_with(Default::default);
             let (this, other) = match dir {
                 Direction::ToServer => (to_server, to_client),
                 Direction::ToClient => (to_client, to_server),
@@ -229,7 +232,7 @@ impl Session {
             stats,
             out: txns,
         };
-        for (i, td) in tcp.iter_mut().enumerate() {
+        for (i, td) in tcp.iter_mut().flat_map(|t| t.iter_mut()).enumerate() {
             let dir = if i == 0 {
                 Direction::ToServer
             } else {
