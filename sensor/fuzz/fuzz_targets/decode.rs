@@ -1,5 +1,6 @@
 //! Fuzz the L2-L4 decoder (`sensor::decode::Decoder::decode`) with every link type, several
-//! frames per input so IP fragment reassembly keeps state between them.
+//! frames per input so IP fragment reassembly keeps state between them; and the worker routing
+//! of parallel replay and live hand-off (`route_link`), which reads the same untrusted headers.
 //!
 //! Input: byte 0 picks the link type (`% 7`); then records `[u16 BE header][frame]`: header bits
 //! 0..14 = frame length (clamped), bit 14 = advance the clock by 40 s before this frame (defrag
@@ -8,6 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sensor::decode::{Decoded, Decoder, LinkType, Transport};
+use sensor::pipeline::handoff::{route_link, Route};
 use sensor::time::Ts;
 
 const LINKS: [LinkType; 7] = [
@@ -39,6 +41,14 @@ fuzz_target!(|data: &[u8]| {
             1_000_000
         };
         let wire = n as u32 + if hdr & 0x8000 != 0 { 1000 } else { 0 };
+        for workers in [2, 3] {
+            match route_link(link, frame, workers, 0) {
+                Route::One(o) => assert!(o < workers),
+                Route::Split { flow, app } => {
+                    assert!(flow < workers && app < workers && flow != app)
+                }
+            }
+        }
         match dec.decode(link, ts, frame, wire) {
             Decoded::Packet(p) => {
                 let n = match p.transport {
