@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common_kafka::{community_id, compare, consume_all, create_topics, dataset, temp_dir, Broker};
-use sensor::cli::{replay, Common};
+use sensor::cli::{replay, replay_with, Common};
 use sensor::output::OutputTarget;
 use sensor_tests::{corpus, pcaps, read_frames, run_frames};
 
@@ -58,7 +58,8 @@ fn corpus_to_kafka_matches_stdout_exactly_once() {
         ),
     )
     .unwrap();
-    // `sensor replay --summary -c sensor.yml FILES...`
+    // `sensor replay --workers 3 --summary -c sensor.yml FILES...` (the parallel path the CLI
+    // takes by default: workers -> output thread -> Kafka).
     let common = Common {
         config: Some(cfg.clone()),
         output: None,
@@ -68,7 +69,7 @@ fn corpus_to_kafka_matches_stdout_exactly_once() {
     let t = Instant::now();
     // Some public captures have link types the sensor does not read: replay reports the first
     // such file after emitting everything else (the same happens with stdout).
-    if let Err(e) = replay(&files, &common) {
+    if let Err(e) = replay_with(&files, &common, 3) {
         assert!(e.to_string().contains("link type"), "{e:#}");
     }
     eprintln!(
