@@ -12,6 +12,7 @@
 )]
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -244,12 +245,15 @@ impl Lab {
     pub fn spawn(&mut self, ns: &str, args: &[&str]) -> u32 {
         let name = args[0].rsplit('/').next().unwrap_or("proc").to_owned();
         let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
+        // Its own process group: the lab ends the server with everything it forked (nginx
+        // workers outlive a killed master otherwise).
         let child = Command::new("ip")
             .args(["netns", "exec", ns])
             .args(args)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("{args:?}: {e}"));
         let pid = child.id();
@@ -376,6 +380,10 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         for c in &mut self.children {
+            // The whole process group (the server and its workers), then reap the leader.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", c.id())])
+                .status();
             let _ = c.kill();
             let _ = c.wait();
         }
