@@ -5,12 +5,11 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use crate::capture::pcap;
 use crate::config::Config;
 use crate::output::{Output, OutputTarget};
-use crate::pipeline::{worker, Pipeline};
-use crate::telemetry::{self, registry::Telemetry, registry::WorkerView};
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::pipeline::worker;
+use crate::telemetry::{self, registry::Telemetry};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// Network sensor: protocol transactions and flow records as ECS JSON (Packetbeat 8.x shape).
@@ -153,125 +152,31 @@ pub fn replay_with(files: &[PathBuf], common: &Common, workers: usize) -> Result
     let _http = telemetry::serve_if_enabled(&cfg, &tel)?;
     let mut ticker = telemetry::Ticker::new(&cfg.metrics);
     let out = open_output(common, &cfg)?;
-    if workers > 1 {
-        let stop = Arc::new(AtomicBool::new(false));
-        crate::live::stop_on_signals(stop.clone(), None)?;
-        tel.set_ready(true);
-        let o = crate::replay::parallel(files, &cfg, out, workers, &tel, &mut ticker, &stop)?;
-        tel.set_ready(false);
-        if o.stopped {
-            eprintln!("sensor: stopped by a signal; flushing what was read");
-        }
-        if common.summary {
-            eprint!("{}", o.summary.render());
-        }
-        if let Some(e) = o.output.error.as_ref() {
-            if e.kind() != std::io::ErrorKind::BrokenPipe {
-                bail!("writing events failed: {e}");
-            }
-        }
-        return match o.first_error {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
-        };
-    }
-    let mut pipeline = Pipeline::new(cfg, out);
-    let mut file_stats = pcap::FileStats::default();
-    let mut first_error = None;
     // SIGINT/SIGTERM end the replay early but cleanly: what was read is flushed (pending
     // transactions, final flows, the output drained or spooled).
     let stop = Arc::new(AtomicBool::new(false));
     crate::live::stop_on_signals(stop.clone(), None)?;
     tel.set_ready(true);
-    let mut frames = 0u64;
-    for f in files {
-        let r = pcap::read_file(f, &mut |link, ts, data, wire_len| {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            pipeline.frame(link, ts, data, wire_len);
-            frames += 1;
-            // The clock is read once per 256 frames.
-            if frames.is_multiple_of(256) {
-                let seen = pcap::FileStats {
-                    frames: file_stats.frames + frames,
-                    ..file_stats.clone()
-                };
-                publish(&tel, &mut ticker, &mut pipeline, &seen, false);
-            }
-        });
-        frames = 0;
-        match r {
-            Ok(s) => {
-                file_stats.frames += s.frames;
-                file_stats.unsupported_link += s.unsupported_link;
-            }
-            Err(e) => {
-                eprintln!("sensor: error: {e}");
-                first_error.get_or_insert(e);
-            }
-        }
-        // Each finished file is published at once (a live view when files come from FIFOs).
-        publish(&tel, &mut ticker, &mut pipeline, &file_stats, true);
-        if pipeline.output().broken() || stop.load(Ordering::Relaxed) {
-            break;
-        }
-    }
-    if stop.load(Ordering::Relaxed) {
+    let o = if workers > 1 {
+        crate::replay::parallel(files, &cfg, out, workers, &tel, &mut ticker, &stop)?
+    } else {
+        crate::replay::sequential(files, cfg, out, &tel, &mut ticker, &stop)
+    };
+    tel.set_ready(false);
+    if o.stopped {
         eprintln!("sensor: stopped by a signal; flushing what was read");
     }
-    tel.set_ready(false);
-    let mut summary = pipeline.finish();
-    summary.files = file_stats.clone();
-    tel.set_files(&file_stats);
-    tel.set_output(&pipeline.output().stats);
-    tel.set_worker(
-        0,
-        WorkerView {
-            summary: summary.clone(),
-            frames: file_stats.frames,
-            ..WorkerView::default()
-        },
-    );
     if common.summary {
-        eprint!("{}", summary.render());
+        eprint!("{}", o.summary.render());
     }
-    if let Some(e) = pipeline.output().error.as_ref() {
+    if let Some(e) = o.output.error.as_ref() {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             bail!("writing events failed: {e}");
         }
     }
-    if let Some(e) = first_error {
-        return Err(e.into());
-    }
-    Ok(())
-}
-
-/// Replay: publish the counters and, when due, the stats event.
-fn publish(
-    tel: &Telemetry,
-    ticker: &mut telemetry::Ticker,
-    pipeline: &mut Pipeline,
-    files: &pcap::FileStats,
-    force: bool,
-) {
-    let (counters, stats) = ticker.due();
-    if !counters && !force {
-        return;
-    }
-    tel.set_files(files);
-    tel.set_output(&pipeline.output().stats);
-    tel.set_worker(
-        0,
-        WorkerView {
-            summary: pipeline.summary(),
-            frames: files.frames,
-            ..WorkerView::default()
-        },
-    );
-    if stats {
-        let ev = telemetry::stats_event(tel, ticker.period_ms());
-        pipeline.emit_value(&ev);
+    match o.first_error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
     }
 }
 

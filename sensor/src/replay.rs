@@ -1,3 +1,6 @@
+//! Replaying capture files: [`sequential`] (one pipeline, events in capture order) and
+//! [`parallel`].
+//!
 //! Parallel replay: one reader thread, `N` pipeline workers, one output thread. The reader gives
 //! each frame to the worker owning its IP address pair (the symmetric hash live capture uses
 //! for hand-off), so every packet of a connection — both directions, all fragments, a DNS
@@ -66,6 +69,109 @@ fn run_worker(i: usize, rx: Receiver<Batch>, mut p: Pipeline, tel: Arc<Telemetry
         },
     );
     s
+}
+
+/// Add a finished file's counters, or keep its error (reported once, the first one returned).
+fn account(
+    r: Result<FileStats, CaptureError>,
+    files: &mut FileStats,
+    first_error: &mut Option<CaptureError>,
+) {
+    match r {
+        Ok(s) => {
+            files.frames += s.frames;
+            files.unsupported_link += s.unsupported_link;
+        }
+        Err(e) => {
+            eprintln!("sensor: error: {e}");
+            first_error.get_or_insert(e);
+        }
+    }
+}
+
+/// Replay `files` through one pipeline in this thread.
+pub fn sequential(
+    files: &[PathBuf],
+    cfg: Config,
+    out: Output,
+    tel: &Telemetry,
+    ticker: &mut Ticker,
+    stop: &AtomicBool,
+) -> Outcome {
+    let mut p = Pipeline::new(cfg, out);
+    let mut files_stats = FileStats::default();
+    let mut first_error = None;
+    let mut frames = 0u64;
+    for f in files {
+        let r = pcap::read_file(f, &mut |link, ts, data, wire_len| {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            p.frame(link, ts, data, wire_len);
+            frames += 1;
+            // The clock is read once per 256 frames.
+            if frames.is_multiple_of(256) {
+                let seen = FileStats {
+                    frames: files_stats.frames + frames,
+                    ..files_stats.clone()
+                };
+                publish_one(tel, ticker, &mut p, &seen, false);
+            }
+        });
+        frames = 0;
+        account(r, &mut files_stats, &mut first_error);
+        // Each finished file is published at once (a live view when files come from FIFOs).
+        publish_one(tel, ticker, &mut p, &files_stats, true);
+        if p.output().broken() || stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    let mut summary = p.finish();
+    summary.files = files_stats.clone();
+    tel.set_files(&files_stats);
+    tel.set_output(&p.output().stats);
+    tel.set_worker(
+        0,
+        WorkerView {
+            summary: summary.clone(),
+            frames: files_stats.frames,
+            ..WorkerView::default()
+        },
+    );
+    Outcome {
+        summary,
+        first_error,
+        stopped: stop.load(Ordering::Relaxed),
+        output: p.into_output(),
+    }
+}
+
+/// One pipeline: publish the counters and, when due, the stats event through its output.
+fn publish_one(
+    tel: &Telemetry,
+    ticker: &mut Ticker,
+    p: &mut Pipeline,
+    files: &FileStats,
+    force: bool,
+) {
+    let (counters, stats) = ticker.due();
+    if !counters && !force {
+        return;
+    }
+    tel.set_files(files);
+    tel.set_output(&p.output().stats);
+    tel.set_worker(
+        0,
+        WorkerView {
+            summary: p.summary(),
+            frames: files.frames,
+            ..WorkerView::default()
+        },
+    );
+    if stats {
+        let ev = telemetry::stats_event(tel, ticker.period_ms());
+        p.emit_value(&ev);
+    }
 }
 
 /// The reader's share of the telemetry: the file counters, and the stats event when due.
@@ -204,16 +310,7 @@ pub fn parallel(
             }
         });
         frames = 0;
-        match r {
-            Ok(s) => {
-                files_stats.frames += s.frames;
-                files_stats.unsupported_link += s.unsupported_link;
-            }
-            Err(e) => {
-                eprintln!("sensor: error: {e}");
-                first_error.get_or_insert(e);
-            }
-        }
+        account(r, &mut files_stats, &mut first_error);
         tel.set_files(&files_stats);
         due(tel, ticker, &mut stats_writer, &mut enc, &files_stats);
         // Each finished file is published at once (a live view when files come from FIFOs).

@@ -264,8 +264,7 @@ fn live_matches_the_mirror(mode: &str, tag: &str) {
     lab.dnsmasq("www.lab.test");
     lab.redis();
     let srv = lab.srv.clone();
-    lab.spawn(&srv, &["python3", "-c", ECHO_SERVER]);
-    lab.wait_tcp(&srv, 7777);
+    lab.python_server(ECHO_SERVER, 7777);
     let cap = tcpdump(&mut lab, &srv, "sm0", "mirror");
     let sensor = Sensor::start(
         &lab,
@@ -444,9 +443,7 @@ fn span_mode_drops_unmatched_but_counts_them() {
         return;
     }
     let mut lab = Lab::new("d");
-    let srv = lab.srv.clone();
-    lab.spawn(&srv, &["python3", "-c", ECHO_SERVER]);
-    lab.wait_tcp(&srv, 7777);
+    lab.python_server(ECHO_SERVER, 7777);
     let sen = lab.sen.clone();
     let behind = tcpdump(&mut lab, &sen, "span0", "behind-xdp");
     // The packet memberships holding promiscuous mode (tcpdump holds one too).
@@ -868,10 +865,8 @@ fn sigterm_publishes_pending_transactions_and_final_flows() {
         return;
     }
     let mut lab = Lab::new("t");
-    let srv = lab.srv.clone();
     let cli = lab.cli.clone();
-    lab.spawn(&srv, &["python3", "-c", SILENT_SERVER]);
-    lab.wait_tcp(&srv, 8080);
+    lab.python_server(SILENT_SERVER, 8080);
     let sensor = Sensor::start(&lab, BIN, &["--summary"]);
     lab.spawn(&cli, &["python3", "-c", WAITING_CLIENT]);
     // Let the request cross the mirror, then stop the sensor while the connection is open.
@@ -915,8 +910,7 @@ fn two_queues_hand_off_keeps_connections_whole() {
     lab.dnsmasq("www.lab.test");
     lab.redis();
     let srv = lab.srv.clone();
-    lab.spawn(&srv, &["python3", "-c", ECHO_SERVER]);
-    lab.wait_tcp(&srv, 7777);
+    lab.python_server(ECHO_SERVER, 7777);
     let cap = tcpdump(&mut lab, &srv, "sm0", "mirror");
     let sensor = Sensor::start(&lab, BIN, &["--summary"]);
     assert!(
@@ -1046,8 +1040,7 @@ fn a_connection_the_dissector_gave_up_on_is_bypassed_but_still_counted() {
     }
     let mut lab = Lab::new("b");
     let srv = lab.srv.clone();
-    lab.spawn(&srv, &["python3", "-c", ECHO_8080]);
-    lab.wait_tcp(&srv, 8080);
+    lab.python_server(ECHO_8080, 8080);
     let cap = tcpdump(&mut lab, &srv, "sm0", "mirror");
     let sensor = Sensor::start(
         &lab,

@@ -332,6 +332,11 @@ impl Pipeline {
         self.core.out.write(line);
     }
 
+    /// Give the output back (after [`Pipeline::finish`]).
+    pub fn into_output(self) -> Output {
+        self.core.out
+    }
+
     /// The output, e.g. to check for a broken pipe.
     pub fn output(&self) -> &Output {
         &self.core.out

@@ -261,6 +261,13 @@ impl Lab {
         pid
     }
 
+    /// A Python server `script` in the server namespace, listening on `port` when this returns.
+    pub fn python_server(&mut self, script: &str, port: u16) {
+        let srv = self.srv.clone();
+        self.spawn(&srv, &["python3", "-c", script]);
+        self.wait_tcp(&srv, port);
+    }
+
     /// One `curl` of the lab's nginx from the client namespace.
     pub fn curl_hello(&self) {
         self.run(
