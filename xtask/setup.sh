@@ -7,8 +7,9 @@ need_apt=()
 for pkg in clang llvm m4 libelf-dev zlib1g-dev libbpf-dev libssl-dev pkg-config iproute2 ethtool tcpdump bpftool python3; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
-# Real servers and clients for the network-namespace end-to-end tests.
-for pkg in nginx dnsmasq-base redis-server redis-tools curl bind9-dnsutils iputils-ping; do
+# Real servers and clients for the network-namespace end-to-end tests (util-linux: setpriv and
+# prlimit for the privilege and memlock tests).
+for pkg in nginx dnsmasq-base redis-server redis-tools curl bind9-dnsutils iputils-ping util-linux; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
